@@ -1,0 +1,100 @@
+"""Avro in the Confluent wire format: magic byte 0, 4-byte big-endian schema id, body.
+
+Schema ids are cached both ways, so the registry is asked once per schema and never per
+message: the writer's id is registered (or looked up) on first encode, and each unknown
+reader-side id is fetched once and parsed with the local schema as reader schema.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import threading
+from typing import Any
+
+import fastavro
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+from streams.codecs import registry
+from streams.errors import DecodeError, Reason, RegistryError, ServiceUnavailable
+from streams.settings import Settings
+from streams.topics import TopicSpec
+
+MAGIC = 0
+HEADER = struct.Struct(">bI")
+
+
+class AvroSerde:
+    """Encode and decode one topic's values against its registered schema."""
+
+    def __init__(
+        self, settings: Settings, spec: TopicSpec, sr: SchemaRegistryClient | None = None
+    ) -> None:
+        assert spec.schema_file is not None  # noqa: S101  # Avro topics only
+        self.settings = settings
+        self.spec = spec
+        self.subject = settings.topic(spec.name) + "-value"
+        self.schema_text = registry.load_schema(spec.schema_file)
+        self.schema = fastavro.parse_schema(json.loads(self.schema_text))
+        self._sr = sr
+        self._lock = threading.Lock()
+        self._writer_id: int | None = None
+        self._readers: dict[int, Any] = {}
+
+    @property
+    def sr(self) -> SchemaRegistryClient:
+        """The registry client, made on first use so building a serde costs nothing."""
+        if self._sr is None:
+            self._sr = registry.client(self.settings)
+        return self._sr
+
+    def writer_id(self) -> int:
+        """Our schema's id, registered once per process."""
+        if self._writer_id is None:
+            with self._lock:
+                if self._writer_id is None:
+                    self._writer_id = registry.register(self.settings, self.spec, self.sr)
+        return self._writer_id
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        """Serialize a record (a dict shaped like the schema)."""
+        buf = io.BytesIO()
+        buf.write(HEADER.pack(MAGIC, self.writer_id()))
+        fastavro.schemaless_writer(buf, self.schema, record)
+        return buf.getvalue()
+
+    def _reader_for(self, schema_id: int) -> Any:
+        reader = self._readers.get(schema_id)
+        if reader is None:
+            try:
+                text = registry.writer_schema(self.settings, self.sr, schema_id)
+            except RegistryError as exc:
+                msg = f"unknown schema id {schema_id}: {exc}"
+                raise DecodeError(Reason.UNKNOWN_SCHEMA_ID, msg) from exc
+            # ServiceUnavailable propagates: the record is fine, the registry is not.
+            reader = fastavro.parse_schema(json.loads(text))
+            self._readers[schema_id] = reader
+        return reader
+
+    def decode(self, data: bytes | None) -> dict[str, Any]:
+        """Deserialize wire-format bytes; raises DecodeError with a DLQ reason."""
+        if data is None or len(data) < HEADER.size:
+            msg = f"value of {0 if data is None else len(data)} bytes is too short for Avro"
+            raise DecodeError(Reason.NOT_AVRO, msg)
+        magic, schema_id = HEADER.unpack_from(data)
+        if magic != MAGIC:
+            msg = f"magic byte is {magic}, not 0: not the Confluent Avro wire format"
+            raise DecodeError(Reason.NOT_AVRO, msg)
+        writer = self._reader_for(schema_id)
+        try:
+            out = fastavro.schemaless_reader(io.BytesIO(data[HEADER.size:]), writer, self.schema)
+        except ServiceUnavailable:
+            raise
+        except Exception as exc:  # fastavro raises many types on corrupt bodies
+            msg = f"Avro body does not decode with schema id {schema_id}: {exc}"
+            raise DecodeError(Reason.AVRO_DECODE_FAILED, msg) from exc
+        if not isinstance(out, dict):
+            msg = f"schema id {schema_id} does not describe a record"
+            raise DecodeError(Reason.AVRO_DECODE_FAILED, msg)
+        return out

@@ -1,0 +1,79 @@
+"""The schema registry through confluent-kafka's client, with shipstream's errors.
+
+Apicurio Registry answers the Confluent API under ``/apis/ccompat/v7``; everything here
+speaks only that API, so a Confluent Schema Registry works the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from streams.errors import RegistryError, ServiceUnavailable
+from streams.settings import Settings
+from streams.topics import AVRO_TOPICS, TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+def client(settings: Settings) -> SchemaRegistryClient:
+    """A registry client for these settings."""
+    return SchemaRegistryClient({"url": settings.registry_url, "timeout": 10})
+
+
+def load_schema(path: Path) -> str:
+    """The canonical JSON text of an .avsc file (whitespace-insensitive for the registry)."""
+    return json.dumps(json.loads(path.read_text()), separators=(",", ":"))
+
+
+def _call(what: str, settings: Settings, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except SchemaRegistryError as exc:
+        msg = f"registry refused to {what}: HTTP {exc.http_status_code} {exc.error_message}"
+        raise RegistryError(msg) from exc
+    except Exception as exc:  # requests/httpx connection failures have several types
+        if "connect" in type(exc).__name__.lower() or "connect" in str(exc).lower():
+            msg = (
+                f"cannot reach the schema registry at {settings.registry_url} ({exc}); "
+                "start it with `make up`"
+            )
+            raise ServiceUnavailable(msg) from exc
+        raise
+
+
+def register(settings: Settings, spec: TopicSpec, sr: SchemaRegistryClient | None = None) -> int:
+    """Register the schema of a catalogue topic under ``<topic>-value``; returns its id.
+
+    Registering an identical schema again returns the existing id, so this is idempotent.
+    """
+    sr = sr or client(settings)
+    assert spec.schema_file is not None  # noqa: S101  # only Avro topics reach here
+    schema = Schema(load_schema(spec.schema_file), "AVRO")
+    subject = settings.topic(spec.name) + "-value"
+    schema_id: int = _call(f"register {subject}", settings, sr.register_schema, subject, schema)
+    log.info("registered %s as schema id %s", subject, schema_id)
+    return schema_id
+
+
+def register_all(settings: Settings) -> dict[str, int]:
+    """Register every Avro topic's schema; returns subject -> id."""
+    sr = client(settings)
+    return {settings.topic(s.name) + "-value": register(settings, s, sr) for s in AVRO_TOPICS}
+
+
+def set_compatibility(settings: Settings, subject: str, level: str = "BACKWARD") -> None:
+    """Set a subject's compatibility level so breaking changes are refused."""
+    sr = client(settings)
+    _call(f"set compatibility of {subject}", settings, sr.set_compatibility, subject, level)
+
+
+def writer_schema(settings: Settings, sr: SchemaRegistryClient, schema_id: int) -> str:
+    """The schema text registered under an id."""
+    schema = _call(f"fetch schema id {schema_id}", settings, sr.get_schema, schema_id)
+    return str(schema.schema_str)

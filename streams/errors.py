@@ -1,0 +1,39 @@
+"""The root of shipstream's exceptions, so callers can catch one type."""
+
+from __future__ import annotations
+
+
+class ShipstreamError(Exception):
+    """Base of every error shipstream raises on purpose."""
+
+
+class RegistryError(ShipstreamError):
+    """The schema registry refused a request or could not be reached."""
+
+
+class DecodeError(ShipstreamError):
+    """A record's bytes could not be decoded; ``reason`` is the DLQ reason code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ServiceUnavailable(ShipstreamError):
+    """The broker or the registry cannot be reached; the message says how to start it."""
+
+
+class Reason:
+    """DLQ reason codes: stable, snake_case, what ``error.reason`` headers carry."""
+
+    NOT_AVRO = "not_avro"
+    UNKNOWN_SCHEMA_ID = "unknown_schema_id"
+    AVRO_DECODE_FAILED = "avro_decode_failed"
+    INVALID_EVENT = "invalid_event"
+    MALFORMED_JSON = "malformed_json"
+    BODY_TOO_LARGE = "body_too_large"
+    MISSING_KEY = "missing_key"
+    KEY_MISMATCH = "key_mismatch"
+    DELIVERY_FAILED_PERMANENT = "delivery_failed_permanent"
+    DELIVERY_FAILED_EXHAUSTED = "delivery_failed_exhausted"
+    INTERNAL_ERROR = "internal_error"

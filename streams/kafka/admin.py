@@ -1,0 +1,71 @@
+"""Creating the catalogue's topics on the broker, idempotently."""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streams.errors import ServiceUnavailable
+from streams.settings import Settings
+from streams.topics import CATALOGUE, TopicSpec, partitions_of, topic_config
+
+log = logging.getLogger(__name__)
+
+
+def admin(settings: Settings) -> AdminClient:
+    """An admin client that fails fast when the broker is down."""
+    return AdminClient({"bootstrap.servers": settings.broker, "socket.timeout.ms": 10000})
+
+
+def check_broker(settings: Settings, timeout: float = 10.0) -> None:
+    """Raise ServiceUnavailable with advice when the broker does not answer."""
+    try:
+        admin(settings).list_topics(timeout=timeout)
+    except KafkaException as exc:
+        msg = f"cannot reach Kafka at {settings.broker} ({exc}); start it with `make up`"
+        raise ServiceUnavailable(msg) from exc
+
+
+def ensure_topics(
+    settings: Settings, specs: tuple[TopicSpec, ...] = CATALOGUE, timeout: float = 30.0
+) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    check_broker(settings)
+    client = admin(settings)
+    existing = set(client.list_topics(timeout=timeout).topics)
+    wanted = [
+        NewTopic(
+            settings.topic(s.name),
+            num_partitions=partitions_of(s, settings),
+            replication_factor=settings.replication,
+            config=topic_config(s),
+        )
+        for s in specs
+        if settings.topic(s.name) not in existing
+    ]
+    if not wanted:
+        return []
+    created = []
+    for name, fut in client.create_topics(wanted, operation_timeout=timeout).items():
+        try:
+            fut.result()
+            created.append(name)
+            log.info("created topic %s", name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    return created
+
+
+def delete_topics(settings: Settings, names: list[str], timeout: float = 30.0) -> None:
+    """Delete topics (tests clean up their prefixed topics)."""
+    if not names:
+        return
+    for fut in admin(settings).delete_topics(names, operation_timeout=timeout).values():
+        try:
+            fut.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise

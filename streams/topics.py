@@ -1,0 +1,89 @@
+"""The topic catalogue: every topic declared once with its key, value format and layout.
+
+The SPEC topics keep their names exactly; internal topics are shipstream's own. Changelog
+topics of tables are created by faust itself and named ``<app id>-<role>-<table>-changelog``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.settings import Settings
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: what it carries and how it is laid out."""
+
+    name: str
+    key: str
+    value: str
+    """``avro:<schema file>`` (Confluent wire format), ``json`` or ``raw``."""
+    cleanup_policy: str = "delete"
+    partitions: int | None = None
+    """``None``: the configured partition count (``SHIPSTREAM_PARTITIONS``)."""
+    retention_ms: int | None = None
+    internal: bool = False
+    doc: str = ""
+
+    @property
+    def schema_file(self) -> Path | None:
+        """The .avsc of an Avro topic."""
+        if not self.value.startswith("avro:"):
+            return None
+        return SCHEMA_DIR / self.value.removeprefix("avro:")
+
+    @property
+    def subject(self) -> str:
+        """Registry subject under TopicNameStrategy."""
+        return f"{self.name}-value"
+
+
+EVENTS = TopicSpec(
+    "shipments.events", "shipment_id", "avro:shipstream.ShipmentEvent.avsc",
+    doc="Input: validated shipment events keyed by shipment_id.",
+)
+DECISIONS = TopicSpec(
+    "shipments.decisions", "shipment_id", "avro:shipstream.Decision.avsc",
+    doc="Output: decisions, written once per decision_id.",
+)
+ACTIONS = TopicSpec(
+    "shipments.actions", "shipment_id", "avro:shipstream.ActionResult.avsc",
+    doc="Outcome of each decision's delivery to its endpoint.",
+)
+DLQ = TopicSpec(
+    "shipments.dlq", "original key", "raw",
+    retention_ms=30 * 24 * 3600 * 1000,
+    doc="Dead letters: original bytes unchanged, the reason in headers.",
+)
+HUBS = TopicSpec(
+    "reference.hubs", "hub code", "avro:shipstream.Hub.avsc", cleanup_policy="compact",
+    doc="Reference data, read as a global table.",
+)
+UPDATES = TopicSpec(
+    "shipments.updates", "shipment_id", "json", internal=True,
+    doc="Internal: enriched shipment updates from processing to decision.",
+)
+HUB_ARRIVALS = TopicSpec(
+    "shipments.hub-arrivals", "hub code", "json", internal=True,
+    doc="Internal: ARRIVED_HUB scans repartitioned by hub for the window counts.",
+)
+
+CATALOGUE: tuple[TopicSpec, ...] = (EVENTS, DECISIONS, ACTIONS, DLQ, HUBS, UPDATES, HUB_ARRIVALS)
+AVRO_TOPICS: tuple[TopicSpec, ...] = tuple(t for t in CATALOGUE if t.schema_file is not None)
+
+
+def partitions_of(spec: TopicSpec, settings: Settings) -> int:
+    """Partition count of a topic under these settings."""
+    return spec.partitions if spec.partitions is not None else settings.partitions
+
+
+def topic_config(spec: TopicSpec) -> dict[str, str]:
+    """Broker-side topic config of a catalogue entry."""
+    config = {"cleanup.policy": spec.cleanup_policy}
+    if spec.retention_ms is not None:
+        config["retention.ms"] = str(spec.retention_ms)
+    return config
