@@ -31,7 +31,9 @@ def roundtrip(schema_file: str, record: dict) -> dict:
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, schema, record)
     buf.seek(0)
-    return fastavro.schemaless_reader(buf, schema, schema)
+    read = fastavro.schemaless_reader(buf, schema, schema)
+    assert isinstance(read, dict)
+    return read
 
 
 EVENT = ShipmentEvent(
