@@ -1,0 +1,56 @@
+# shipstream — `make demo` runs the pipeline, `make test` runs every test. `make help` lists all.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+help: ## List the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(STAMP) ## Create .venv with shipstream and its dev tools
+
+setup: venv ## Install everything: Python deps, Kafka and registry jars, Prometheus, kcat
+	bash ops/setup.sh
+
+up: setup ## Start Kafka, the registry and Prometheus; create topics; register schemas
+	bash ops/stack.sh up
+	$(BIN)/shipstream bootstrap
+
+down: ## Stop workers and services; leaves no process behind
+	-bash ops/workers.sh down
+	bash ops/stack.sh down
+
+status: ## Report services and workers
+	@bash ops/stack.sh status
+	@bash ops/workers.sh status
+
+worker: up ## Start one more worker: make worker ROLE=processing [PORT=6070]
+	bash ops/workers.sh start $(or $(ROLE),all) $(PORT)
+
+lint: venv ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check streams tables tests ops
+	$(BIN)/mypy streams tables
+
+unit: venv ## Unit tests (no network)
+	$(BIN)/pytest tests/unit -q
+
+test: setup lint ## Everything: lint, schema compatibility, unit and integration tests on the real stack
+	$(BIN)/python -m streams.cli.main schemas check --offline
+	bash ops/stack.sh up
+	$(BIN)/pytest tests -q -ra
+
+demo: up ## Start the stack and all roles, drive a Black Friday surge, print a summary
+	bash ops/demo.sh
+
+.PHONY: help venv setup up down status worker lint unit test demo

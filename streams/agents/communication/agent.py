@@ -1,0 +1,117 @@
+"""Communication role: delivers each decision to its endpoint and records the outcome.
+
+Decisions are taken in batches and delivered concurrently, each endpoint behind its own
+concurrency limit and circuit breaker, so one slow endpoint delays its own actions only. The
+batch completes before the next is taken, and faust commits offsets only for records whose
+processing returned, so a crash re-delivers at most the batch in flight — harmless, because
+the ``Idempotency-Key`` makes the endpoint answer 409 (DUPLICATE) the second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+import aiohttp
+from faust.types import EventT, StreamT
+
+from streams import topics as cat
+from streams.agents.communication.delivery import Deliverer, Endpoint, RetryPolicy
+from streams.dead_letter import from_exception
+from streams.errors import DecodeError, Reason, ServiceUnavailable
+from streams.model import ActionResult, ActionStatus, Decision
+from streams.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+STAGE = "communication"
+BATCH = 200
+BATCH_WITHIN_S = 0.2
+HTTP_TIMEOUT_S = 10.0
+
+
+class AiohttpTransport:
+    """POSTs through one shared aiohttp session (made lazily inside the worker's loop)."""
+
+    def __init__(self, timeout_s: float = HTTP_TIMEOUT_S) -> None:
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.session: aiohttp.ClientSession | None = None
+
+    async def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST and return the HTTP status; connection failures become OSError."""
+        if self.session is None or self.session.closed:
+            self.session = aiohttp.ClientSession(timeout=self.timeout)
+        try:
+            async with self.session.post(url, data=body, headers=dict(headers)) as resp:
+                await resp.read()
+                return resp.status
+        except aiohttp.ClientError as exc:
+            raise OSError(str(exc)) from exc
+
+
+def register(p: Pipeline) -> None:
+    """Declare the delivery agent."""
+    s = p.settings
+    metrics = p.metrics
+    serde = p.serde(cat.DECISIONS)
+    actions = p.topic(cat.ACTIONS)
+    endpoints = {
+        action: Endpoint(s.endpoint_url + path, concurrency=s.endpoint_concurrency)
+        for action, path in s.endpoint_paths.items()
+    }
+    deliverer = Deliverer(
+        endpoints, AiohttpTransport(), RetryPolicy(attempts=s.delivery_attempts)
+    )
+
+    async def decode(event: EventT) -> Decision:
+        while True:
+            try:
+                return Decision.from_avro(serde.decode(event.message.value))
+            except ServiceUnavailable as exc:
+                log.warning("%s; retrying", exc)
+                await asyncio.sleep(2)
+
+    async def deliver(event: EventT) -> None:
+        m = event.message
+        try:
+            decision = await decode(event)
+        except DecodeError as exc:
+            await p.dead_letter(from_exception(
+                exc, key=m.key, value=m.value, stage=STAGE, reason=exc.reason,
+                source_topic=m.topic, source_partition=m.partition, source_offset=m.offset,
+            ))
+            return
+        result: ActionResult = await deliverer.deliver(decision)
+        metrics.deliveries.labels(result.endpoint, result.status.value).inc()
+        metrics.delivery_attempts.labels(result.endpoint).inc(result.attempts)
+        await actions.send(key=decision.shipment_id, value=result.to_avro())
+        if result.status in (ActionStatus.FAILED_PERMANENT, ActionStatus.FAILED_EXHAUSTED):
+            reason = (Reason.DELIVERY_FAILED_PERMANENT
+                      if result.status is ActionStatus.FAILED_PERMANENT
+                      else Reason.DELIVERY_FAILED_EXHAUSTED)
+            await p.dead_letter(from_exception(
+                RuntimeError(f"{result.endpoint}: {result.error}"), key=m.key, value=m.value,
+                stage=STAGE, reason=reason, source_topic=m.topic,
+                source_partition=m.partition, source_offset=m.offset,
+            ))
+        for endpoint in endpoints.values():
+            metrics.circuit_open.labels(endpoint.url).set(endpoint.breaker.state == "open")
+
+    async def run(stream: StreamT) -> None:
+        # take_events exists on faust-streaming's Stream but not on its StreamT interface
+        async for batch in stream.take_events(BATCH, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
+            results = await asyncio.gather(
+                *(deliver(e) for e in batch), return_exceptions=True
+            )
+            for event, outcome in zip(batch, results, strict=True):
+                if isinstance(outcome, BaseException):
+                    log.error("delivery of %s failed: %r", event.message.tp, outcome)
+                    m = event.message
+                    await p.dead_letter(from_exception(
+                        outcome, key=m.key, value=m.value, stage=STAGE,
+                        reason=Reason.INTERNAL_ERROR, source_topic=m.topic,
+                        source_partition=m.partition, source_offset=m.offset,
+                    ))
+
+    p.app.agent(p.raw_topic(cat.DECISIONS), name=f"{STAGE}.deliveries")(run)

@@ -1,0 +1,119 @@
+"""Decision role: Faust wiring around the pure rules and the decision log table.
+
+Each update is evaluated against the shipment's decision memory; decisions are sent to
+``shipments.decisions`` before the new memory is stored. R7 has no triggering event, so a
+timer sends a *tick* into each assigned partition of the updates topic at least every 10 s;
+the tick is handled inside the stream, where table writes land in the right changelog
+partition, which a write from the timer itself would not.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from faust.types import EventT, StreamT
+
+from streams import topics as cat
+from streams.agents.decision import rules
+from streams.agents.decision.memory import DecisionMemory
+from streams.dead_letter import from_exception
+from streams.errors import Reason
+from streams.kafka.partitioner import partition_for
+from streams.model import Decision
+from streams.pipeline import Pipeline, now_ms
+from tables import decision_memory
+
+log = logging.getLogger(__name__)
+
+STAGE = "decision"
+TICK_INTERVAL_S = 10.0
+
+
+def register(p: Pipeline) -> None:
+    """Declare the decision agent, its tables and the R7 timer."""
+    app = p.app
+    metrics = p.metrics
+    partitions = p.settings.partitions
+    updates_name = p.settings.topic(cat.UPDATES.name)
+    updates = p.topic(cat.UPDATES)
+    decisions = p.topic(cat.DECISIONS)
+    memory = decision_memory.declare(app, p.settings)
+    stream_time = decision_memory.declare_stream_time(app, p.settings)
+    checked: dict[int, int] = {}  # partition -> stream time at the last R7 check
+
+    def on_committed(d: Decision, ingested_at: int | None) -> Any:
+        def callback(_fut: Any) -> None:
+            now = now_ms()
+            metrics.decisions.labels(d.action.value, d.rule).inc()
+            metrics.decision_latency.labels("occurred").observe((now - d.event_occurred_at) / 1e3)
+            if ingested_at is not None:
+                metrics.decision_latency.labels("ingested").observe((now - ingested_at) / 1e3)
+        return callback
+
+    async def emit(d: Decision, ingested_at: int | None) -> None:
+        await decisions.send(
+            key=d.shipment_id, value=d.to_avro(), callback=on_committed(d, ingested_at)
+        )
+
+    async def on_update(payload: dict[str, Any], partition: int) -> None:
+        update = rules.Update.from_json(payload["update"])
+        sid = update.event.shipment_id
+        previous = memory.get(sid)
+        taken, new_memory = rules.evaluate(
+            update, None if previous is None else DecisionMemory.from_json(previous), now_ms()
+        )
+        ingested = payload.get("ingested_at")
+        for d in taken:
+            await emit(d, int(ingested) if ingested else None)
+        memory[sid] = new_memory.to_json()
+        key = str(partition)
+        if update.event.occurred_at > (stream_time.get(key) or 0):
+            stream_time[key] = update.event.occurred_at
+            metrics.stream_time.labels(key).set(update.event.occurred_at)
+
+    async def on_tick(partition: int) -> None:
+        now = stream_time.get(str(partition))
+        if now is None:
+            return
+        checked[partition] = now
+        for sid, value in list(memory.items()):
+            if partition_for(sid, partitions) != partition:
+                continue
+            mem = DecisionMemory.from_json(value)
+            d = rules.stalled(mem, now, now_ms())
+            if d is not None:
+                await emit(d, None)
+                memory[sid] = mem.remember(d).to_json()
+
+    async def decide(stream: StreamT) -> None:
+        async for event in stream.events():
+            try:
+                payload = event.value
+                if payload.get("kind") == "tick":
+                    await on_tick(event.message.partition)
+                else:
+                    await on_update(payload, event.message.partition)
+                    metrics.events.labels(STAGE, "evaluated").inc()
+            except Exception as exc:  # a bug must not stop the worker: keep the record
+                log.exception("decision failed for %s", event.message.tp)
+                await dead_letter(event, exc)
+
+    async def dead_letter(event: EventT, exc: Exception) -> None:
+        m = event.message
+        await p.dead_letter(from_exception(
+            exc, key=m.key, value=m.value, stage=STAGE, reason=Reason.INTERNAL_ERROR,
+            source_topic=m.topic, source_partition=m.partition, source_offset=m.offset,
+        ))
+
+    async def tick() -> None:
+        """Ask each assigned partition whose stream time moved to run R7."""
+        for tp in app.assignor.assigned_actives():
+            if tp.topic != updates_name:
+                continue
+            current = stream_time.get(str(tp.partition))
+            if current is not None and checked.get(tp.partition) != current:
+                await updates.send(value={"kind": "tick"}, partition=tp.partition)
+
+    app.agent(updates, name=f"{STAGE}.updates")(decide)
+    app.timer(TICK_INTERVAL_S, name=f"{STAGE}.r7_tick")(tick)

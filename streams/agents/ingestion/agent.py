@@ -1,0 +1,101 @@
+"""Ingestion role: ``POST /ingest`` validates records and publishes them keyed by shipment.
+
+Rejected records get a per-record error in the response and go to the DLQ; the body as a
+whole is refused (400/413) only when it cannot be read at all, and then it is dead-lettered
+too, so nothing sent to shipstream disappears without a trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from faust import web as fweb
+
+from streams import topics as cat
+from streams.agents.ingestion.body import BodyError, RawRecord, split_body
+from streams.agents.ingestion.validation import ValidationError, parse_record
+from streams.dead_letter import DeadLetter
+from streams.errors import Reason
+from streams.pipeline import INGESTED_AT_HEADER, Pipeline, now_ms
+
+log = logging.getLogger(__name__)
+
+STAGE = "ingestion"
+SOURCE = "http:/ingest"
+#: What an oversized body keeps in its dead letter (Kafka's default record limit is 1 MiB).
+DLQ_BODY_PREFIX = 64 * 1024
+
+
+async def _read_limited(request: Any, limit: int) -> tuple[bytes, bool]:
+    """Read at most ``limit`` bytes; report whether the body was longer."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks), True
+    return b"".join(chunks), False
+
+
+def register(p: Pipeline) -> None:
+    """Add the ``POST /ingest`` endpoint."""
+    events = p.topic(cat.EVENTS)
+    metrics = p.metrics
+    limit = p.settings.max_body_bytes
+
+    async def reject(rec: RawRecord, reason: str, message: str) -> dict[str, Any]:
+        metrics.events.labels(STAGE, "rejected").inc()
+        await p.dead_letter(DeadLetter(
+            key=None, value=rec.raw, stage=STAGE, reason=reason, error_class="ValidationError",
+            message=message, source_topic=SOURCE, source_offset=rec.index,
+        ))
+        return {"index": rec.index, "status": "rejected", "reason": reason, "error": message}
+
+    async def publish(rec: RawRecord) -> dict[str, Any]:
+        if rec.error is not None:
+            return await reject(rec, Reason.MALFORMED_JSON, rec.error)
+        try:
+            event = parse_record(rec.value)
+        except ValidationError as exc:
+            return await reject(rec, exc.reason, exc.message)
+        fut = await events.send(
+            key=event.shipment_id, value=event.to_avro(),
+            headers=[(INGESTED_AT_HEADER, str(now_ms()).encode())],
+        )
+        await fut
+        metrics.events.labels(STAGE, "accepted").inc()
+        return {"index": rec.index, "status": "accepted", "event_id": event.event_id}
+
+    class IngestView(fweb.View):
+        """Carrier webhooks and other sources post here."""
+
+        async def post(self, request: fweb.Request, *args: Any, **kwargs: Any) -> fweb.Response:
+            body, too_large = await _read_limited(request, limit)
+            if too_large:
+                message = f"body exceeds the limit of {limit} bytes; split it into smaller batches"
+                await p.dead_letter(DeadLetter(
+                    key=None, value=body[:DLQ_BODY_PREFIX], stage=STAGE,
+                    reason=Reason.BODY_TOO_LARGE, error_class="BodyTooLarge",
+                    message=message, source_topic=SOURCE,
+                ))
+                metrics.events.labels(STAGE, "rejected").inc()
+                return self.json({"error": Reason.BODY_TOO_LARGE, "message": message}, status=413)
+            try:
+                records = split_body(body, request.headers.get("Content-Type", ""))
+            except BodyError as exc:
+                await p.dead_letter(DeadLetter(
+                    key=None, value=body, stage=STAGE, reason=exc.reason,
+                    error_class="BodyError", message=str(exc), source_topic=SOURCE,
+                ))
+                metrics.events.labels(STAGE, "rejected").inc()
+                return self.json({"error": exc.reason, "message": str(exc)}, status=400)
+            results = await asyncio.gather(*(publish(r) for r in records))
+            accepted = sum(r["status"] == "accepted" for r in results)
+            body_out = {"accepted": accepted, "rejected": len(results) - accepted,
+                        "results": results}
+            return self.json(body_out, status=202 if accepted or not results else 422)
+
+    p.app.page("/ingest")(IngestView)

@@ -1,0 +1,80 @@
+"""Builds the Faust app from settings and registers the agents of the configured role.
+
+``faust -A streams.app worker`` imports this module and reads its ``app`` attribute, which is
+built on first access (PEP 562), so importing the module alone does nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from streams import web
+from streams.agents.communication import agent as communication
+from streams.agents.decision import agent as decision
+from streams.agents.ingestion import agent as ingestion
+from streams.agents.processing import agent as processing
+from streams.metrics import Metrics
+from streams.pipeline import Pipeline
+from streams.settings import Settings, from_env
+
+REGISTRARS = {
+    "ingestion": ingestion.register,
+    "processing": processing.register,
+    "decision": decision.register,
+    "communication": communication.register,
+}
+
+
+def faust_config(settings: Settings) -> dict[str, Any]:
+    """Faust settings derived from ours (documented in streams.settings)."""
+    config: dict[str, Any] = {
+        "broker": settings.broker_url,
+        "store": "rocksdb://",
+        "datadir": str(settings.data_dir / f"{settings.group_id}-{settings.web_port}"),
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        "web_bind": settings.web_host,
+        "canonical_url": f"http://{settings.web_host}:{settings.web_port}",
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication,
+        "table_standby_replicas": settings.standby_replicas,
+        "processing_guarantee": "at_least_once",
+        "producer_acks": -1,
+        "consumer_auto_offset_reset": "earliest",
+        "topic_disable_leader": True,
+        "web_in_thread": False,
+        "worker_redirect_stdouts": False,
+    }
+    if settings.instance_id:
+        config["consumer_group_instance_id"] = settings.instance_id
+    return config
+
+
+def build(settings: Settings) -> Pipeline:
+    """The app and everything registered on it for ``settings.role``."""
+    app = faust.App(settings.group_id, **faust_config(settings))
+    pipeline = Pipeline(app=app, settings=settings, metrics=Metrics())
+    for role in settings.roles:
+        REGISTRARS[role](pipeline)
+    web.register(pipeline)
+    return pipeline
+
+
+def build_app(settings: Settings) -> faust.App:
+    """Just the app (what faust's CLI needs)."""
+    return build(settings).app
+
+
+_default: faust.App | None = None
+
+
+def __getattr__(name: str) -> Any:
+    global _default  # noqa: PLW0603  # the lazily built app faust's CLI asks for
+    if name == "app":
+        if _default is None:
+            _default = build_app(from_env())
+        return _default
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

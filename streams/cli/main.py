@@ -1,0 +1,49 @@
+"""The ``shipstream`` command: one sub-command per module in streams/cli."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from streams.cli import bootstrap, ingest, reconcile, schemas
+from streams.errors import ShipstreamError
+from streams.settings import Settings, SettingsError, from_env
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+MODULES = (bootstrap, schemas, ingest, reconcile)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    p = argparse.ArgumentParser(prog="shipstream", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = p.add_subparsers(dest="command", required=True)
+    for module in MODULES:
+        module.add_parser(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; errors print one clear line, not a traceback."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = from_env()
+        command: Command = args.run
+        return command(args, settings)
+    except (ShipstreamError, SettingsError) as exc:
+        print(f"shipstream: error: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

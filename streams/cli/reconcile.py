@@ -1,0 +1,93 @@
+"""``shipstream reconcile``: prove every input record was applied, a duplicate, or dead-lettered."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+
+from streams.agents.ingestion.validation import ValidationError, validate_event
+from streams.codecs.avro import AvroSerde
+from streams.errors import DecodeError, ServiceUnavailable
+from streams.kafka import reader
+from streams.model import ShipmentEvent
+from streams.reconciliation import Reconciliation, reconcile
+from streams.settings import Settings
+from streams.topics import DLQ, EVENTS
+from tables import shipments
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Declare the sub-command."""
+    p = sub.add_parser("reconcile", help="check that no input record was lost")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(run=run)
+
+
+def changelog_topic(settings: Settings) -> str:
+    """The shipments table's changelog: of the processing role, or of `all`."""
+    topics = reader.consumer(settings).list_topics(timeout=10).topics
+    for role in ("processing", "all"):
+        name = f"{settings.app_id}-{role}-{shipments.NAME}-changelog"
+        if name in topics:
+            return name
+    msg = f"no changelog of the {shipments.NAME} table yet; has a processing worker run?"
+    raise ServiceUnavailable(msg)
+
+
+def _inputs(settings: Settings) -> Iterator[tuple[str, int, int, tuple[str, str] | None]]:
+    serde = AvroSerde(settings, EVENTS)
+    for msg in reader.read_all(settings, settings.topic(EVENTS.name)):
+        ident: tuple[str, str] | None
+        try:
+            ev = ShipmentEvent.from_avro(serde.decode(msg.value()))
+            validate_event(ev)
+            key = msg.key().decode(errors="replace") if msg.key() else None
+            ident = (ev.shipment_id, ev.event_id) if key == ev.shipment_id else None
+        except (DecodeError, ValidationError):
+            ident = None
+        yield msg.topic(), msg.partition(), msg.offset(), ident
+
+
+def _dlq_offsets(settings: Settings) -> Iterator[tuple[int, int]]:
+    source = settings.topic(EVENTS.name)
+    for msg in reader.read_all(settings, settings.topic(DLQ.name)):
+        h = {k: (v or b"").decode() for k, v in (msg.headers() or [])}
+        if h.get("error.stage") == "processing" and h.get("source.topic") == source:
+            yield int(h["source.partition"]), int(h["source.offset"])
+
+
+def _state_ids(settings: Settings) -> dict[str, list[str]]:
+    latest: dict[str, list[str]] = {}
+    for msg in reader.read_all(settings, changelog_topic(settings)):
+        key = msg.key().decode()
+        if msg.value() is None:
+            latest.pop(key, None)
+        else:
+            latest[key] = json.loads(msg.value()).get("seen_event_ids", [])
+    return latest
+
+
+def compute(settings: Settings) -> Reconciliation:
+    """Read the input, the DLQ and the state's changelog, and compare."""
+    return reconcile(_inputs(settings), _state_ids(settings), _dlq_offsets(settings))
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the reconciliation; exit 1 when something is unaccounted for."""
+    r = compute(settings)
+    if args.json:
+        print(json.dumps({**r.__dict__, "lost": r.lost, "ok": r.ok}))
+    else:
+        print(r.summary())
+        for label, items in (("missing from state", r.missing_from_state),
+                             ("missing from DLQ", r.missing_from_dlq),
+                             ("unexpected in state", r.unexpected_in_state)):
+            if items:
+                print(f"  {label}: {', '.join(items[:10])}{' …' if len(items) > 10 else ''}",
+                      file=sys.stderr)
+    if not r.ok:
+        print("some records are unaccounted for; if workers are still catching up "
+              "(see consumer lag), wait and run again", file=sys.stderr)
+    return 0 if r.ok else 1

@@ -1,0 +1,90 @@
+"""The pieces every role shares: the Faust app, its topics, serdes, metrics and DLQ writer.
+
+Built once per app from :class:`Settings`; roles receive it and register their agents.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import TopicT
+
+from streams import topics as cat
+from streams.codecs.avro import AvroSerde
+from streams.codecs.faust_codec import ConfluentAvroCodec
+from streams.dead_letter import DeadLetter
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INGESTED_AT_HEADER = "shipstream.ingested_at"
+
+
+def now_ms() -> int:
+    """Wall clock in epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Pipeline:
+    """An app plus the catalogue's topics bound to it."""
+
+    app: faust.App
+    settings: Settings
+    metrics: Metrics
+    serdes: dict[str, AvroSerde] = field(default_factory=dict)
+    topics: dict[str, TopicT] = field(default_factory=dict)
+
+    def topic(self, spec: cat.TopicSpec) -> TopicT:
+        """The faust topic of a catalogue entry, made once."""
+        name = self.settings.topic(spec.name)
+        if name not in self.topics:
+            self.topics[name] = self.app.topic(
+                name,
+                key_type=str,
+                key_serializer="raw",
+                value_serializer=self._value_serializer(spec),
+                partitions=cat.partitions_of(spec, self.settings),
+                replicas=self.settings.replication,
+                internal=spec.internal,
+                config=cat.topic_config(spec),
+            )
+        return self.topics[name]
+
+    def raw_topic(self, spec: cat.TopicSpec) -> TopicT:
+        """The topic read as raw bytes, so the agent decodes and dead-letters bad records."""
+        return self.app.topic(
+            self.settings.topic(spec.name),
+            key_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=cat.partitions_of(spec, self.settings),
+        )
+
+    def serde(self, spec: cat.TopicSpec) -> AvroSerde:
+        """The Avro serde of a catalogue topic (one per topic, ids cached inside)."""
+        if spec.name not in self.serdes:
+            self.serdes[spec.name] = AvroSerde(self.settings, spec)
+        return self.serdes[spec.name]
+
+    def _value_serializer(self, spec: cat.TopicSpec) -> Any:
+        if spec.schema_file is not None:
+            return ConfluentAvroCodec(self.serde(spec))
+        return "json" if spec.value == "json" else "raw"
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        """Write a dead letter and count it; never raises for the letter's content."""
+        self.metrics.dlq.labels(letter.stage, letter.reason).inc()
+        log.warning(
+            "dead letter: stage=%s reason=%s source=%s[%s]@%s: %s",
+            letter.stage, letter.reason, letter.source_topic, letter.source_partition,
+            letter.source_offset, letter.message,
+        )
+        await self.topic(cat.DLQ).send(
+            key=letter.key, value=letter.value, headers=letter.headers()
+        )
