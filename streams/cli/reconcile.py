@@ -41,31 +41,30 @@ def _inputs(settings: Settings) -> Iterator[tuple[str, int, int, tuple[str, str]
     for msg in reader.read_all(settings, settings.topic(EVENTS.name)):
         ident: tuple[str, str] | None
         try:
-            ev = ShipmentEvent.from_avro(serde.decode(msg.value()))
+            ev = ShipmentEvent.from_avro(serde.decode(msg.value))
             validate_event(ev)
-            key = msg.key().decode(errors="replace") if msg.key() else None
+            key = msg.key.decode(errors="replace") if msg.key else None
             ident = (ev.shipment_id, ev.event_id) if key == ev.shipment_id else None
         except (DecodeError, ValidationError):
             ident = None
-        yield msg.topic(), msg.partition(), msg.offset(), ident
+        yield msg.topic, msg.partition, msg.offset, ident
 
 
 def _dlq_offsets(settings: Settings) -> Iterator[tuple[int, int]]:
     source = settings.topic(EVENTS.name)
     for msg in reader.read_all(settings, settings.topic(DLQ.name)):
-        h = {k: (v or b"").decode() for k, v in (msg.headers() or [])}
-        if h.get("error.stage") == "processing" and h.get("source.topic") == source:
-            yield int(h["source.partition"]), int(h["source.offset"])
+        if msg.header("error.stage") == "processing" and msg.header("source.topic") == source:
+            yield int(msg.header("source.partition") or -1), int(msg.header("source.offset") or -1)
 
 
 def _state_ids(settings: Settings) -> dict[str, list[str]]:
     latest: dict[str, list[str]] = {}
     for msg in reader.read_all(settings, changelog_topic(settings)):
-        key = msg.key().decode()
-        if msg.value() is None:
+        key = (msg.key or b"").decode()
+        if msg.value is None:
             latest.pop(key, None)
         else:
-            latest[key] = json.loads(msg.value()).get("seen_event_ids", [])
+            latest[key] = json.loads(msg.value).get("seen_event_ids", [])
     return latest
 
 

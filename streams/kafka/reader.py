@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -20,6 +21,42 @@ from confluent_kafka import (
 
 from streams.errors import ServiceUnavailable
 from streams.settings import Settings
+
+
+@dataclass(frozen=True)
+class Record:
+    """A consumed record with plain types (confluent-kafka's Message is all Optionals)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+    timestamp_ms: int
+
+    @classmethod
+    def of(cls, msg: Message) -> Record:
+        """Convert a message that carries data (not an error or EOF event)."""
+        value, key = msg.value(), msg.key()
+        return cls(
+            topic=msg.topic() or "", partition=msg.partition() or 0, offset=msg.offset() or 0,
+            key=key.encode() if isinstance(key, str) else key,
+            value=value.encode() if isinstance(value, str) else value,
+            headers=_headers(msg),
+            timestamp_ms=msg.timestamp()[1],
+        )
+
+    def header(self, name: str) -> str | None:
+        """A header as text."""
+        value = self.headers.get(name)
+        return None if value is None else value.decode(errors="replace")
+
+
+def _headers(msg: Message) -> dict[str, bytes]:
+    raw = msg.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return {str(k): (v.encode() if isinstance(v, str) else v or b"") for k, v in pairs}
 
 
 def consumer(settings: Settings, **overrides: object) -> Consumer:
@@ -55,7 +92,7 @@ def end_offsets(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
         c.close()
 
 
-def read_all(settings: Settings, topic: str, timeout: float = 30.0) -> Iterator[Message]:
+def read_all(settings: Settings, topic: str, timeout: float = 30.0) -> Iterator[Record]:
     """Every record of ``topic`` present now, partition by partition interleaved."""
     marks = end_offsets(settings, topic)
     pending = {p for p, (low, high) in marks.items() if high > low}
@@ -74,13 +111,15 @@ def read_all(settings: Settings, topic: str, timeout: float = 30.0) -> Iterator[
                     raise ServiceUnavailable(msg_)
                 continue
             idle = 0.0
-            if msg.error() is not None:
-                if msg.error().code() == KafkaError._PARTITION_EOF:  # noqa: SLF001  # librdkafka's name
-                    pending.discard(msg.partition())
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:  # noqa: SLF001  # librdkafka's name
+                    pending.discard(msg.partition() or 0)
                     continue
-                raise KafkaException(msg.error())
-            if msg.offset() >= marks[msg.partition()][1] - 1:
-                pending.discard(msg.partition())
-            yield msg
+                raise KafkaException(err)
+            record = Record.of(msg)
+            if record.offset >= marks[record.partition][1] - 1:
+                pending.discard(record.partition)
+            yield record
     finally:
         c.close()
