@@ -7,13 +7,13 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from streams.cli import bootstrap, ingest, reconcile, schemas
+from streams.cli import bootstrap, ingest, load, reconcile, schemas
 from streams.errors import ShipstreamError
 from streams.settings import Settings, SettingsError, from_env
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
-MODULES = (bootstrap, schemas, ingest, reconcile)
+MODULES = (bootstrap, schemas, ingest, load, reconcile)
 
 
 def parser() -> argparse.ArgumentParser:
