@@ -1,0 +1,63 @@
+"""The lag exporter's timer, with a fake app and sampler (no broker, no faust worker)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError
+
+from streams.metrics import Metrics
+from streams.monitoring import exporter
+from streams.monitoring.lag import LagSampleError, PartitionLag
+from streams.settings import Settings
+
+
+@dataclass
+class FakeApp:
+    timers: list[tuple[float, str | None, Callable[..., Any]]] = field(default_factory=list)
+
+    def timer(self, interval: float, name: str | None = None) -> Callable[..., Any]:
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.timers.append((interval, name, fn))
+            return fn
+
+        return register
+
+
+@dataclass
+class FakePipeline:
+    settings: Settings
+    metrics: Metrics
+    app: FakeApp
+
+
+class FakeSampler:
+    def __init__(self, results: list[list[PartitionLag] | Exception]) -> None:
+        self.results = results
+
+    async def sample_async(self) -> list[PartitionLag]:
+        result = self.results.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+
+async def test_timer_exports_lag_and_survives_a_failed_sample() -> None:
+    settings = Settings(role="processing")
+    pipeline = FakePipeline(settings, Metrics(), FakeApp())
+    lag = PartitionLag(settings.group_id, "shipments.events", 3, committed=10, low=0, high=25)
+    sampler = FakeSampler([[lag], LagSampleError(str(KafkaError._TRANSPORT))])
+    body = exporter.register(pipeline, interval=5.0, sampler=sampler)  # type: ignore[arg-type]
+
+    assert pipeline.app.timers == [(5.0, "shipstream.consumer_lag", body)]
+    labels = {"group": "shipstream-processing", "topic": "shipments.events", "partition": "3"}
+
+    def value() -> float | None:
+        return pipeline.metrics.registry.get_sample_value("shipstream_consumer_lag", labels)
+
+    await body()
+    assert value() == 15
+    await body()  # the broker is down: logged, last value kept
+    assert value() == 15
