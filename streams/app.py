@@ -6,6 +6,7 @@ built on first access (PEP 562), so importing the module alone does nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -54,7 +55,9 @@ def faust_config(settings: Settings) -> dict[str, Any]:
 
 def build(settings: Settings) -> Pipeline:
     """The app and everything registered on it for ``settings.role``."""
-    app = faust.App(settings.group_id, **faust_config(settings))
+    config = faust_config(settings)
+    Path(config["datadir"]).mkdir(parents=True, exist_ok=True)
+    app = faust.App(settings.group_id, **config)
     pipeline = Pipeline(app=app, settings=settings, metrics=Metrics())
     for role in settings.roles:
         REGISTRARS[role](pipeline)

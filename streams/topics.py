@@ -61,7 +61,9 @@ DLQ = TopicSpec(
 )
 HUBS = TopicSpec(
     "reference.hubs", "hub code", "avro:shipstream.Hub.avsc", cleanup_policy="compact",
-    doc="Reference data, read as a global table.",
+    partitions=1,
+    doc="Reference data, read as a global table. One partition: faust warns that a global "
+    "table of several partitions can loop in recovery with several instances.",
 )
 UPDATES = TopicSpec(
     "shipments.updates", "shipment_id", "json", internal=True,

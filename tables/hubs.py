@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from faust.tables import GlobalTable
 from faust.types import TableT
 
 from streams import topics as cat
@@ -18,13 +19,34 @@ from streams.model import Hub
 NAME = "hubs"
 
 
+class ReferenceGlobalTable(GlobalTable):
+    """A GlobalTable whose changelog is an existing topic, not ``<app>-<name>-changelog``.
+
+    faust's partition assignor looks a global table's topic up by the *default* changelog
+    name (``_changelog_topic_name``), ignoring ``changelog_topic``; the lookup fails inside
+    the assignor and the group never completes its rebalance (the worker hangs after
+    "Elected group leader"). Naming the real topic fixes that.
+    """
+
+    def _changelog_topic_name(self) -> str:
+        return str(self.changelog_topic.get_topic_name())
+
+
 def declare(pipeline: Any) -> TableT[str, dict]:
     """Declare the global table over ``reference.hubs`` (Avro values)."""
+    app = pipeline.app
     topic = pipeline.topic(cat.HUBS)
-    return pipeline.app.GlobalTable(
-        NAME, key_type=str, value_serializer=topic.value_serializer,
-        changelog_topic=topic, partitions=topic.partitions, help="Hub network",
+    table = ReferenceGlobalTable(
+        app, name=NAME, key_type=bytes, changelog_topic=topic, partitions=topic.partitions,
+        # app.GlobalTable() passes this; the class alone does not. Without it the RocksDB
+        # store looks a key up only in the partition of the event being processed.
+        is_global=True,
+        beacon=app.tables.beacon, help="Hub network",
     )
+    # faust derives a table's value codec from value_type (JSON for plain types); the
+    # store, made lazily, must decode reference.hubs' Avro instead.
+    table.value_serializer = topic.value_serializer
+    return app.tables.add(table)
 
 
 class HubView(Mapping[str, Hub]):
@@ -44,7 +66,7 @@ class HubView(Mapping[str, Hub]):
         return default if value is None else Hub.from_avro(value)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.table)
+        return (k.decode() if isinstance(k, bytes) else k for k in self.table)
 
     def __len__(self) -> int:
         return len(self.table)

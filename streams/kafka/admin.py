@@ -63,7 +63,8 @@ def delete_topics(settings: Settings, names: list[str], timeout: float = 30.0) -
     """Delete topics (tests clean up their prefixed topics)."""
     if not names:
         return
-    for fut in admin(settings).delete_topics(names, operation_timeout=timeout).values():
+    client = admin(settings)  # keep a reference: a destroyed client fails its futures
+    for fut in client.delete_topics(names, operation_timeout=timeout).values():
         try:
             fut.result()
         except KafkaException as exc:

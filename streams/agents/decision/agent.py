@@ -77,7 +77,8 @@ def register(p: Pipeline) -> None:
         if now is None:
             return
         checked[partition] = now
-        for sid, value in list(memory.items()):
+        for key, value in list(memory.items()):
+            sid = key.decode() if isinstance(key, bytes) else key
             if partition_for(sid, partitions) != partition:
                 continue
             mem = DecisionMemory.from_json(value)

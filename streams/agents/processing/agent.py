@@ -145,4 +145,11 @@ def register(p: Pipeline) -> None:
                 return self.json({"error": "not_found", "shipment_id": shipment_id}, status=404)
             return self.json(value)
 
+    class HubsView(fweb.View):
+        """The hub network as this worker sees it (reference.hubs applies at run time)."""
+
+        async def get(self, request: fweb.Request) -> fweb.Response:
+            return self.json({code: hub_view[code].to_avro() for code in sorted(hub_view)})
+
     app.page("/shipments/{shipment_id}")(ShipmentView)
+    app.page("/hubs")(HubsView)
