@@ -11,12 +11,13 @@ from typing import Any
 
 import faust
 
-from streams import web
+from streams import web, worker_metrics
 from streams.agents.communication import agent as communication
 from streams.agents.decision import agent as decision
 from streams.agents.ingestion import agent as ingestion
 from streams.agents.processing import agent as processing
 from streams.metrics import Metrics
+from streams.monitoring import exporter
 from streams.pipeline import Pipeline
 from streams.settings import Settings, from_env
 
@@ -62,6 +63,8 @@ def build(settings: Settings) -> Pipeline:
     for role in settings.roles:
         REGISTRARS[role](pipeline)
     web.register(pipeline)
+    worker_metrics.register(pipeline)
+    exporter.register(pipeline)
     return pipeline
 
 
