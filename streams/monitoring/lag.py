@@ -38,6 +38,11 @@ IGNORED_GROUP_PREFIXES = ("apicurio-",)
 """Apicurio's KafkaSQL storage replays its journal under a fresh group per start
 (``apicurio-<uuid>``) and never commits: those groups are not consumers of ours."""
 
+IGNORED_TOPIC_SUFFIXES = ("-changelog", "-__assignor-__leader", "reference.hubs")
+"""Topics a faust group is *assigned* but never commits on: table changelogs (read as standby
+or during recovery), faust's leader topic, and the global table's topic. Counting them would
+show their whole length as lag forever."""
+
 TopicPartitionKey = tuple[str, int]
 ConfigValue = str | int | float | bool
 
@@ -89,6 +94,11 @@ def compute_lags(
             )
         )
     return out
+
+
+def is_ignored_topic(topic: str) -> bool:
+    """Topics that are not a group's input (see :data:`IGNORED_TOPIC_SUFFIXES`)."""
+    return topic.endswith(IGNORED_TOPIC_SUFFIXES)
 
 
 def is_ignored_group(group_id: str) -> bool:
@@ -148,7 +158,11 @@ class LagSampler:
             return []
         committed = {g: self._committed(g) for g in groups}
         assigned = self._assigned_topics(groups)
-        topics_of = {g: {t for t, _ in committed[g]} | assigned.get(g, set()) for g in groups}
+        topics_of = {
+            g: {t for t in {t for t, _ in committed[g]} | assigned.get(g, set())
+                if not is_ignored_topic(t)}
+            for g in groups
+        }
         all_topics = set().union(*topics_of.values())
         watermarks = self._watermarks(self._partitions(all_topics))
         samples: list[PartitionLag] = []
