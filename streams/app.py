@@ -45,7 +45,6 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         "processing_guarantee": "at_least_once",
         "producer_acks": -1,
         "consumer_auto_offset_reset": "earliest",
-        "topic_disable_leader": True,
         "web_in_thread": False,
         "worker_redirect_stdouts": False,
     }

@@ -7,13 +7,13 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from streams.cli import bootstrap, ingest, load, reconcile, schemas
+from streams.cli import bootstrap, ingest, load, reconcile, schemas, summary
 from streams.errors import ShipstreamError
 from streams.settings import Settings, SettingsError, from_env
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
-MODULES = (bootstrap, schemas, ingest, load, reconcile)
+MODULES = (bootstrap, schemas, ingest, load, reconcile, summary)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -34,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # one line per registry request is noise on a terminal; -v brings it back
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         settings = from_env()
         command: Command = args.run

@@ -41,6 +41,8 @@ class AvroSerde:
         self._lock = threading.Lock()
         self._writer_id: int | None = None
         self._readers: dict[int, Any] = {}
+        self._unknown: dict[int, DecodeError] = {}
+        """Ids the registry said it does not have: asked once, not once per bad record."""
 
     @property
     def sr(self) -> SchemaRegistryClient:
@@ -67,11 +69,16 @@ class AvroSerde:
     def _reader_for(self, schema_id: int) -> Any:
         reader = self._readers.get(schema_id)
         if reader is None:
+            if schema_id in self._unknown:
+                raise self._unknown[schema_id]
             try:
                 text = registry.writer_schema(self.settings, self.sr, schema_id)
             except RegistryError as exc:
                 msg = f"unknown schema id {schema_id}: {exc}"
-                raise DecodeError(Reason.UNKNOWN_SCHEMA_ID, msg) from exc
+                err = DecodeError(Reason.UNKNOWN_SCHEMA_ID, msg)
+                if len(self._unknown) < 10_000:
+                    self._unknown[schema_id] = err
+                raise err from exc
             # ServiceUnavailable propagates: the record is fine, the registry is not.
             reader = fastavro.parse_schema(json.loads(text))
             self._readers[schema_id] = reader

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The demo behind `make demo` (after `make up`): the four roles as separate workers, the
+# reference endpoint, a Black Friday surge from the load generator, and a summary read back
+# from the topics. Leaves everything running and prints the URLs.
+#
+# Knobs: DEMO_RATE (base events/s, default 100), DEMO_FACTOR (peak = rate x factor, 10),
+# DEMO_RAMP and DEMO_HOLD (seconds, 20 and 20).
+set -euo pipefail
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+cd "$REPO_ROOT"
+BIN=.venv/bin
+RATE=${DEMO_RATE:-100} FACTOR=${DEMO_FACTOR:-10} RAMP=${DEMO_RAMP:-20} HOLD=${DEMO_HOLD:-20}
+declare -A PORTS=([ingestion]=6066 [processing]=6067 [decision]=6068 [communication]=6069)
+
+bash ops/workers.sh endpoint --latency-ms 20 --jitter-ms 10 --failure-rate 0.05
+for role in ingestion processing decision communication; do
+    port=${PORTS[$role]}
+    if curl -fsS --max-time 2 "http://$HOST:$port/healthz" >/dev/null 2>&1; then
+        info "worker-$role-$port: already up"
+    else
+        bash ops/workers.sh start "$role" "$port"
+    fi
+done
+
+since=$(date +%s%3N)
+mkdir -p "$LOCAL_DIR/demo"
+info ""
+info "== carrier webhook through POST /ingest (one valid event, one invalid) =="
+curl -sS -X POST "http://$HOST:${PORTS[ingestion]}/ingest" -H 'Content-Type: application/json' \
+    --data "[{\"event_id\":\"demo-$since-1\",\"shipment_id\":\"DEMO-$since\",\"event_type\":\"CREATED\",\"occurred_at\":\"2024-11-29T08:00:00Z\",\"source\":\"carrier:acme\",\"destination\":\"NE\",\"service_level\":\"EXPRESS\",\"promised_at\":\"2024-11-30T08:00:00Z\"},
+             {\"event_id\":\"demo-$since-2\",\"shipment_id\":\"DEMO-$since\",\"event_type\":\"TELEPORTED\",\"occurred_at\":\"2024-11-29T09:00:00Z\",\"source\":\"carrier:acme\"}]"
+info ""
+info ""
+info "== Black Friday surge: ${RATE}/s ramping to $((RATE * FACTOR))/s (ramp ${RAMP}s, hold ${HOLD}s) =="
+"$BIN/shipstream" load --profile surge --rate "$RATE" --factor "$FACTOR" --ramp "$RAMP" \
+    --hold "$HOLD" --seed "$since" --summary "$LOCAL_DIR/demo/load.json" >/dev/null
+metrics=()
+for role in processing decision communication; do
+    metrics+=(--metrics "http://$HOST:${PORTS[$role]}/metrics")
+done
+"$BIN/shipstream" summary --since-ms "$since" --load-report "$LOCAL_DIR/demo/load.json" \
+    "${metrics[@]}" --out "$LOCAL_DIR/demo/summary.json"
+
+cat <<TXT
+
+The stack is still running:
+  workers      $(for r in ingestion processing decision communication; do printf 'http://%s:%s (%s)  ' "$HOST" "${PORTS[$r]}" "$r"; done)
+  a shipment   http://$HOST:${PORTS[processing]}/shipments/DEMO-$since
+  metrics      http://$HOST:${PORTS[decision]}/metrics
+  Prometheus   http://$HOST:$PROMETHEUS_PORT  (alerts: /alerts)
+  registry     http://$HOST:$REGISTRY_PORT/apis/ccompat/v7/subjects
+  Kafka        $HOST:$KAFKA_PORT   (kcat -L -b $HOST:$KAFKA_PORT)
+  endpoint     http://$HOST:8700/received
+  summary      $LOCAL_DIR/demo/summary.json
+Stop everything with: make down
+TXT
