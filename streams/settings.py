@@ -99,6 +99,29 @@ class Settings:
         """The concrete name of a catalogue topic (prefixed in tests)."""
         return f"{self.topic_prefix}{name}"
 
+    def to_env(self) -> dict[str, str]:
+        """Environment variables that make ``from_env`` rebuild these settings."""
+        env = {
+            "SHIPSTREAM_ROLE": self.role,
+            "SHIPSTREAM_BROKER": self.broker,
+            "SHIPSTREAM_REGISTRY_URL": self.registry_url,
+            "SHIPSTREAM_APP_ID": self.app_id,
+            "SHIPSTREAM_TOPIC_PREFIX": self.topic_prefix,
+            "SHIPSTREAM_PARTITIONS": str(self.partitions),
+            "SHIPSTREAM_REPLICATION": str(self.replication),
+            "SHIPSTREAM_DATA_DIR": str(self.data_dir),
+            "SHIPSTREAM_WEB_HOST": self.web_host,
+            "SHIPSTREAM_WEB_PORT": str(self.web_port),
+            "SHIPSTREAM_STANDBY_REPLICAS": str(self.standby_replicas),
+            "SHIPSTREAM_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "SHIPSTREAM_ENDPOINT_URL": self.endpoint_url,
+            "SHIPSTREAM_DELIVERY_ATTEMPTS": str(self.delivery_attempts),
+            "SHIPSTREAM_ENDPOINT_CONCURRENCY": str(self.endpoint_concurrency),
+        }
+        if self.instance_id:
+            env["SHIPSTREAM_INSTANCE_ID"] = self.instance_id
+        return env
+
     def with_(self, **changes: object) -> Settings:
         """A copy with some settings changed."""
         return replace(self, **changes)  # type: ignore[arg-type]  # dataclass kwargs are dynamic

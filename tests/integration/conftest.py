@@ -46,8 +46,11 @@ def settings(base_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     """Settings with topics, groups and data dirs of this test only."""
     tag = uuid.uuid4().hex[:8]
     s = base_settings.with_(
-        topic_prefix=f"t{tag}.", app_id=f"t{tag}", partitions=4,
-        data_dir=tmp_path / "data", web_port=_free_port(),
+        topic_prefix=f"t{tag}.",
+        app_id=f"t{tag}",
+        partitions=4,
+        data_dir=tmp_path / "data",
+        web_port=_free_port(),
     )
     yield s
     names = [t for t in admin.admin(s).list_topics(timeout=10).topics if t.startswith(f"t{tag}")]
@@ -57,18 +60,7 @@ def settings(base_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
 def env_of(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that makes a worker process use these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPSTREAM_")}
-    env.update({
-        "SHIPSTREAM_ROLE": settings.role,
-        "SHIPSTREAM_BROKER": settings.broker,
-        "SHIPSTREAM_REGISTRY_URL": settings.registry_url,
-        "SHIPSTREAM_APP_ID": settings.app_id,
-        "SHIPSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "SHIPSTREAM_PARTITIONS": str(settings.partitions),
-        "SHIPSTREAM_DATA_DIR": str(settings.data_dir),
-        "SHIPSTREAM_WEB_PORT": str(settings.web_port),
-        "SHIPSTREAM_ENDPOINT_URL": settings.endpoint_url,
-        "SHIPSTREAM_STANDBY_REPLICAS": str(settings.standby_replicas),
-    })
+    env.update(settings.to_env())
     env.update(extra)
     return env
 
@@ -85,9 +77,22 @@ class Worker:
     def start(self, timeout: float = 120) -> Worker:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "faust", "-A", "streams.app", "worker", "-l", "info",
-             "--web-port", str(self.settings.web_port)],
-            cwd=ROOT, env=env_of(self.settings), stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "faust",
+                "-A",
+                "streams.app",
+                "worker",
+                "-l",
+                "info",
+                "--web-port",
+                str(self.settings.web_port),
+            ],
+            cwd=ROOT,
+            env=env_of(self.settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

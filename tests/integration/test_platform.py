@@ -32,23 +32,27 @@ def test_catalogue_topics_are_created_idempotently(settings: Settings) -> None:
 
 def test_confluent_and_aiokafka_put_a_key_on_the_same_partition(settings: Settings) -> None:
     topic = settings.topic("partitioning")
-    fut = admin.admin(settings).create_topics([NewTopic(topic, 12, 1)])[topic]
-    fut.result()
+    client = admin.admin(settings)
+    client.create_topics([NewTopic(topic, 12, 1)])[topic].result()
     keys = [f"SHP-{i:05d}" for i in range(300)]
     confluent_parts: dict[str, int] = {}
     producer = make_producer(settings)
     for k in keys:
-        producer.produce(topic, key=k.encode(), value=b"c",
-                         on_delivery=lambda err, msg: confluent_parts.__setitem__(
-                             msg.key().decode(), msg.partition()))
+        producer.produce(
+            topic,
+            key=k.encode(),
+            value=b"c",
+            on_delivery=lambda err, msg: confluent_parts.__setitem__(
+                msg.key().decode(), msg.partition()
+            ),
+        )
     assert producer.flush(30) == 0
 
     async def aiokafka_parts() -> dict[str, int]:
         p = AIOKafkaProducer(bootstrap_servers=settings.broker)
         await p.start()
         try:
-            return {k: (await p.send_and_wait(topic, b"a", key=k.encode())).partition
-                    for k in keys}
+            return {k: (await p.send_and_wait(topic, b"a", key=k.encode())).partition for k in keys}
         finally:
             await p.stop()
 
@@ -62,8 +66,13 @@ def test_confluent_and_aiokafka_put_a_key_on_the_same_partition(settings: Settin
 
 def test_avro_wire_format_round_trip_through_the_registry(settings: Settings) -> None:
     serde = AvroSerde(settings, EVENTS)
-    record = {"event_id": "e1", "shipment_id": "S1", "event_type": "CREATED",
-              "occurred_at": 1_700_000_000_000, "source": "warehouse"}
+    record = {
+        "event_id": "e1",
+        "shipment_id": "S1",
+        "event_type": "CREATED",
+        "occurred_at": 1_700_000_000_000,
+        "source": "warehouse",
+    }
     data = serde.encode(record)
     assert data[0] == 0 and int.from_bytes(data[1:5], "big") == serde.writer_id()
     decoded = AvroSerde(settings, EVENTS).decode(data)  # a fresh serde fetches by id
@@ -86,8 +95,10 @@ def test_registry_refuses_a_change_that_breaks_backward_compatibility(
     schema = json.loads(EVENTS.schema_file.read_text())
     sr = registry.client(settings)
     # adding a field WITH a default is fine ...
-    ok = dict(schema, fields=[*schema["fields"],
-                              {"name": "note", "type": ["null", "string"], "default": None}])
+    ok = dict(
+        schema,
+        fields=[*schema["fields"], {"name": "note", "type": ["null", "string"], "default": None}],
+    )
     assert sr.test_compatibility(subject, Schema(json.dumps(ok), "AVRO"))
     # ... a new required field is not: old records have no value for it
     bad = dict(schema, fields=[*schema["fields"], {"name": "weight_kg", "type": "int"}])
@@ -95,5 +106,6 @@ def test_registry_refuses_a_change_that_breaks_backward_compatibility(
         sr.register_schema(subject, Schema(json.dumps(bad), "AVRO"))
     assert "409" in str(exc.value) or "compat" in str(exc.value).lower()
     with pytest.raises(RegistryError):
-        registry._call("register", settings, sr.register_schema, subject,
-                       Schema(json.dumps(bad), "AVRO"))
+        registry._call(
+            "register", settings, sr.register_schema, subject, Schema(json.dumps(bad), "AVRO")
+        )

@@ -12,8 +12,14 @@ from streams.model import Action, ActionStatus, Decision
 
 def decision(action: Action = Action.HOLD) -> Decision:
     return Decision(
-        decision_id="d1", shipment_id="S1", action=action, rule="R2", reason="r",
-        based_on_event_id="e1", event_occurred_at=1, decided_at=2,
+        decision_id="d1",
+        shipment_id="S1",
+        action=action,
+        rule="R2",
+        reason="r",
+        based_on_event_id="e1",
+        event_occurred_at=1,
+        decided_at=2,
     )
 
 
@@ -35,20 +41,31 @@ async def no_sleep(_: float) -> None:
 
 
 def deliverer(transport: FakeTransport, attempts: int = 4, threshold: int = 100) -> Deliverer:
-    endpoints = {a.value: Endpoint(f"http://x/{a.value}", 2, CircuitBreaker(threshold=threshold))
-                 for a in Action}
-    return Deliverer(endpoints, transport, RetryPolicy(attempts=attempts), random.Random(1),
-                     sleep=no_sleep, clock_ms=lambda: 99)
+    endpoints = {
+        a.value: Endpoint(f"http://x/{a.value}", 2, CircuitBreaker(threshold=threshold))
+        for a in Action
+    }
+    return Deliverer(
+        endpoints,
+        transport,
+        RetryPolicy(attempts=attempts),
+        random.Random(1),
+        sleep=no_sleep,
+        clock_ms=lambda: 99,
+    )
 
 
-@pytest.mark.parametrize(("answers", "status", "attempts"), [
-    ([200], ActionStatus.DELIVERED, 1),
-    ([409], ActionStatus.DUPLICATE, 1),
-    ([422], ActionStatus.FAILED_PERMANENT, 1),
-    ([503, 500, 201], ActionStatus.DELIVERED, 3),
-    ([OSError("refused"), TimeoutError(), 200], ActionStatus.DELIVERED, 3),
-    ([503, 503, 503, 503], ActionStatus.FAILED_EXHAUSTED, 4),
-])
+@pytest.mark.parametrize(
+    ("answers", "status", "attempts"),
+    [
+        ([200], ActionStatus.DELIVERED, 1),
+        ([409], ActionStatus.DUPLICATE, 1),
+        ([422], ActionStatus.FAILED_PERMANENT, 1),
+        ([503, 500, 201], ActionStatus.DELIVERED, 3),
+        ([OSError("refused"), TimeoutError(), 200], ActionStatus.DELIVERED, 3),
+        ([503, 503, 503, 503], ActionStatus.FAILED_EXHAUSTED, 4),
+    ],
+)
 async def test_status_mapping_and_retries(answers, status, attempts) -> None:
     t = FakeTransport(list(answers))
     result = await deliverer(t).deliver(decision())

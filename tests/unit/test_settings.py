@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.settings import Settings, SettingsError, from_env
+
+
+def test_to_env_round_trips_through_from_env() -> None:
+    s = Settings(
+        role="decision",
+        topic_prefix="t.",
+        partitions=4,
+        data_dir=Path("/tmp/x"),
+        instance_id="decision-1",
+        max_body_bytes=10,
+        endpoint_url="http://e:1",
+    )
+    assert from_env(s.to_env()) == s
+
+
+def test_bad_values_say_what_to_set() -> None:
+    with pytest.raises(SettingsError, match="SHIPSTREAM_ROLE"):
+        from_env({"SHIPSTREAM_ROLE": "everything"})
+    with pytest.raises(SettingsError, match="SHIPSTREAM_PARTITIONS"):
+        from_env({"SHIPSTREAM_PARTITIONS": "many"})
+
+
+def test_group_per_role() -> None:
+    assert Settings(role="processing").group_id == "shipstream-processing"
+    assert Settings().roles == ("ingestion", "processing", "decision", "communication")
