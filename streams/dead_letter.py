@@ -50,8 +50,13 @@ def from_exception(
 ) -> DeadLetter:
     """A dead letter describing an exception raised while handling a record."""
     return DeadLetter(
-        key=key, value=value, stage=stage, reason=reason,
-        error_class=type(exc).__qualname__, message=str(exc),
-        source_topic=source_topic, source_partition=source_partition,
+        key=key,
+        value=value,
+        stage=stage,
+        reason=reason,
+        error_class=type(exc).__qualname__,
+        message=str(exc),
+        source_topic=source_topic,
+        source_partition=source_partition,
         source_offset=source_offset,
     )

@@ -13,7 +13,7 @@ def parse_buckets(text: str, metric: str, labels: Mapping[str, str]) -> dict[flo
     for line in text.splitlines():
         if not line.startswith(prefix):
             continue
-        label_text, _, value = line[len(prefix):].rpartition("} ")
+        label_text, _, value = line[len(prefix) :].rpartition("} ")
         pairs = dict(p.split("=", 1) for p in label_text.split(",") if "=" in p)
         found = {k: v.strip('"') for k, v in pairs.items()}
         if any(found.get(k) != v for k, v in labels.items()):

@@ -18,58 +18,81 @@ class Metrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.events = Counter(
-            "shipstream_events_total", "Records handled, by stage and outcome",
-            ["stage", "outcome"], registry=r,
+            "shipstream_events_total",
+            "Records handled, by stage and outcome",
+            ["stage", "outcome"],
+            registry=r,
         )
         self.duplicates = Counter(
-            "shipstream_duplicates_total", "Duplicate records ignored, by stage",
-            ["stage"], registry=r,
+            "shipstream_duplicates_total",
+            "Duplicate records ignored, by stage",
+            ["stage"],
+            registry=r,
         )
         self.dlq = Counter(
-            "shipstream_dlq_total", "Records written to the DLQ, by stage and reason",
-            ["stage", "reason"], registry=r,
+            "shipstream_dlq_total",
+            "Records written to the DLQ, by stage and reason",
+            ["stage", "reason"],
+            registry=r,
         )
         self.decisions = Counter(
-            "shipstream_decisions_total", "Decisions committed, by action and rule",
-            ["action", "rule"], registry=r,
+            "shipstream_decisions_total",
+            "Decisions committed, by action and rule",
+            ["action", "rule"],
+            registry=r,
         )
         self.decision_latency = Histogram(
             "shipstream_decision_latency_seconds",
             "Seconds from ingestion (since=ingested) or event time (since=occurred) to decision",
-            ["since"], buckets=LATENCY_BUCKETS, registry=r,
+            ["since"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.deliveries = Counter(
-            "shipstream_action_deliveries_total", "Action deliveries, by endpoint and status",
-            ["endpoint", "status"], registry=r,
+            "shipstream_action_deliveries_total",
+            "Action deliveries, by endpoint and status",
+            ["endpoint", "status"],
+            registry=r,
         )
         self.delivery_attempts = Counter(
-            "shipstream_action_attempts_total", "HTTP attempts to deliver actions, by endpoint",
-            ["endpoint"], registry=r,
+            "shipstream_action_attempts_total",
+            "HTTP attempts to deliver actions, by endpoint",
+            ["endpoint"],
+            registry=r,
         )
         self.circuit_open = Gauge(
-            "shipstream_endpoint_circuit_open", "1 while an endpoint's circuit breaker is open",
-            ["endpoint"], registry=r,
+            "shipstream_endpoint_circuit_open",
+            "1 while an endpoint's circuit breaker is open",
+            ["endpoint"],
+            registry=r,
         )
         self.consumer_lag = Gauge(
             "shipstream_consumer_lag",
             "High watermark minus committed offset, from the broker, per group/topic/partition",
-            ["group", "topic", "partition"], registry=r,
+            ["group", "topic", "partition"],
+            registry=r,
         )
         self.table_keys = Gauge(
-            "shipstream_table_keys", "Keys in a state table on this worker (active partitions)",
-            ["table"], registry=r,
+            "shipstream_table_keys",
+            "Keys in a state table on this worker (active partitions)",
+            ["table"],
+            registry=r,
         )
         self.rebalances = Counter(
-            "shipstream_rebalances_total", "Partition assignments received by this worker",
+            "shipstream_rebalances_total",
+            "Partition assignments received by this worker",
             registry=r,
         )
         self.assigned_partitions = Gauge(
-            "shipstream_assigned_partitions", "Partitions currently assigned to this worker",
+            "shipstream_assigned_partitions",
+            "Partitions currently assigned to this worker",
             registry=r,
         )
         self.stream_time = Gauge(
-            "shipstream_stream_time_ms", "Greatest occurred_at seen, per partition",
-            ["partition"], registry=r,
+            "shipstream_stream_time_ms",
+            "Greatest occurred_at seen, per partition",
+            ["partition"],
+            registry=r,
         )
 
     def render(self) -> bytes:

@@ -82,9 +82,11 @@ class Pipeline:
         self.metrics.dlq.labels(letter.stage, letter.reason).inc()
         log.warning(
             "dead letter: stage=%s reason=%s source=%s[%s]@%s: %s",
-            letter.stage, letter.reason, letter.source_topic, letter.source_partition,
-            letter.source_offset, letter.message,
+            letter.stage,
+            letter.reason,
+            letter.source_topic,
+            letter.source_partition,
+            letter.source_offset,
+            letter.message,
         )
-        await self.topic(cat.DLQ).send(
-            key=letter.key, value=letter.value, headers=letter.headers()
-        )
+        await self.topic(cat.DLQ).send(key=letter.key, value=letter.value, headers=letter.headers())

@@ -43,34 +43,51 @@ class TopicSpec:
 
 
 EVENTS = TopicSpec(
-    "shipments.events", "shipment_id", "avro:shipstream.ShipmentEvent.avsc",
+    "shipments.events",
+    "shipment_id",
+    "avro:shipstream.ShipmentEvent.avsc",
     doc="Input: validated shipment events keyed by shipment_id.",
 )
 DECISIONS = TopicSpec(
-    "shipments.decisions", "shipment_id", "avro:shipstream.Decision.avsc",
+    "shipments.decisions",
+    "shipment_id",
+    "avro:shipstream.Decision.avsc",
     doc="Output: decisions, written once per decision_id.",
 )
 ACTIONS = TopicSpec(
-    "shipments.actions", "shipment_id", "avro:shipstream.ActionResult.avsc",
+    "shipments.actions",
+    "shipment_id",
+    "avro:shipstream.ActionResult.avsc",
     doc="Outcome of each decision's delivery to its endpoint.",
 )
 DLQ = TopicSpec(
-    "shipments.dlq", "original key", "raw",
+    "shipments.dlq",
+    "original key",
+    "raw",
     retention_ms=30 * 24 * 3600 * 1000,
     doc="Dead letters: original bytes unchanged, the reason in headers.",
 )
 HUBS = TopicSpec(
-    "reference.hubs", "hub code", "avro:shipstream.Hub.avsc", cleanup_policy="compact",
+    "reference.hubs",
+    "hub code",
+    "avro:shipstream.Hub.avsc",
+    cleanup_policy="compact",
     partitions=1,
     doc="Reference data, read as a global table. One partition: faust warns that a global "
     "table of several partitions can loop in recovery with several instances.",
 )
 UPDATES = TopicSpec(
-    "shipments.updates", "shipment_id", "json", internal=True,
+    "shipments.updates",
+    "shipment_id",
+    "json",
+    internal=True,
     doc="Internal: enriched shipment updates from processing to decision.",
 )
 HUB_ARRIVALS = TopicSpec(
-    "shipments.hub-arrivals", "hub code", "json", internal=True,
+    "shipments.hub-arrivals",
+    "hub code",
+    "json",
+    internal=True,
     doc="Internal: ARRIVED_HUB scans repartitioned by hub for the window counts.",
 )
 

@@ -24,7 +24,9 @@ STREAM_TIME = "stream_time"
 def declare(app: faust.App, settings: Settings) -> TableT[str, dict]:
     """Declare the decision log."""
     return app.Table(
-        NAME, key_type=bytes, partitions=settings.partitions,
+        NAME,
+        key_type=bytes,
+        partitions=settings.partitions,
         help="Decisions already taken, by shipment_id",
     )
 
@@ -32,6 +34,8 @@ def declare(app: faust.App, settings: Settings) -> TableT[str, dict]:
 def declare_stream_time(app: faust.App, settings: Settings) -> TableT[str, int]:
     """Declare the per-partition stream time."""
     return app.Table(
-        STREAM_TIME, key_type=bytes, partitions=settings.partitions,
+        STREAM_TIME,
+        key_type=bytes,
+        partitions=settings.partitions,
         help="Greatest occurred_at per partition",
     )

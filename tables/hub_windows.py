@@ -20,6 +20,8 @@ NAME = "hub_windows"
 def declare(app: faust.App, settings: Settings) -> TableT[str, list]:
     """Declare the table on the app."""
     return app.Table(
-        NAME, key_type=bytes, partitions=settings.partitions,
+        NAME,
+        key_type=bytes,
+        partitions=settings.partitions,
         help="Arrival event ids per hub and 15-minute window",
     )

@@ -37,11 +37,16 @@ def declare(pipeline: Any) -> TableT[str, dict]:
     app = pipeline.app
     topic = pipeline.topic(cat.HUBS)
     table = ReferenceGlobalTable(
-        app, name=NAME, key_type=bytes, changelog_topic=topic, partitions=topic.partitions,
+        app,
+        name=NAME,
+        key_type=bytes,
+        changelog_topic=topic,
+        partitions=topic.partitions,
         # app.GlobalTable() passes this; the class alone does not. Without it the RocksDB
         # store looks a key up only in the partition of the event being processed.
         is_global=True,
-        beacon=app.tables.beacon, help="Hub network",
+        beacon=app.tables.beacon,
+        help="Hub network",
     )
     # faust derives a table's value codec from value_type (JSON for plain types); the
     # store, made lazily, must decode reference.hubs' Avro instead.

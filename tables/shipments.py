@@ -20,6 +20,8 @@ NAME = "shipments"
 def declare(app: faust.App, settings: Settings) -> TableT[str, dict]:
     """Declare the table on the app."""
     return app.Table(
-        NAME, key_type=bytes, partitions=settings.partitions,
+        NAME,
+        key_type=bytes,
+        partitions=settings.partitions,
         help="Shipment state by shipment_id",
     )

@@ -77,6 +77,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         except ValidationError as exc:
             pub.reject(raw, exc.reason, f"line {line}: {exc.message}", source, line)
     pub.flush()
-    print(f"ingested {path}: {pub.counts['published']} published, "
-          f"{pub.counts['rejected']} rejected to the DLQ")
+    print(
+        f"ingested {path}: {pub.counts['published']} published, "
+        f"{pub.counts['rejected']} rejected to the DLQ"
+    )
     return 0

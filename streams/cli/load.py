@@ -45,9 +45,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.count is None and args.duration is None and args.profile == "constant":
         args.count = 10_000
     profile = (
-        surge(args.rate, factor=args.factor, ramp_up_s=args.ramp, hold_s=args.hold,
-              ramp_down_s=args.ramp)
-        if args.profile == "surge" else constant(args.rate)
+        surge(
+            args.rate,
+            factor=args.factor,
+            ramp_up_s=args.ramp,
+            hold_s=args.hold,
+            ramp_down_s=args.ramp,
+        )
+        if args.profile == "surge"
+        else constant(args.rate)
     )
     duration = args.duration
     if duration is None and args.profile == "surge" and args.count is None:
@@ -69,13 +75,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 pub.reject(raw, exc.reason, exc.message, "loadgen", i)
 
     result = drive(
-        items, sink, profile, count=args.count, duration_s=duration,
-        on_tick=lambda: pub.producer.poll(0), progress=False if args.no_progress else None,
+        items,
+        sink,
+        profile,
+        count=args.count,
+        duration_s=duration,
+        on_tick=lambda: pub.producer.poll(0),
+        progress=False if args.no_progress else None,
     )
     pub.flush()
     report = {
-        "sent": result.sent, "elapsed_s": round(result.elapsed_s, 2),
-        "rate_avg": round(result.average_rate, 1), **summary.as_dict(),
+        "sent": result.sent,
+        "elapsed_s": round(result.elapsed_s, 2),
+        "rate_avg": round(result.average_rate, 1),
+        **summary.as_dict(),
     }
     if args.summary:
         args.summary.parent.mkdir(parents=True, exist_ok=True)

@@ -80,13 +80,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps({**r.__dict__, "lost": r.lost, "ok": r.ok}))
     else:
         print(r.summary())
-        for label, items in (("missing from state", r.missing_from_state),
-                             ("missing from DLQ", r.missing_from_dlq),
-                             ("unexpected in state", r.unexpected_in_state)):
+        for label, items in (
+            ("missing from state", r.missing_from_state),
+            ("missing from DLQ", r.missing_from_dlq),
+            ("unexpected in state", r.unexpected_in_state),
+        ):
             if items:
-                print(f"  {label}: {', '.join(items[:10])}{' …' if len(items) > 10 else ''}",
-                      file=sys.stderr)
+                print(
+                    f"  {label}: {', '.join(items[:10])}{' …' if len(items) > 10 else ''}",
+                    file=sys.stderr,
+                )
     if not r.ok:
-        print("some records are unaccounted for; if workers are still catching up "
-              "(see consumer lag), wait and run again", file=sys.stderr)
+        print(
+            "some records are unaccounted for; if workers are still catching up "
+            "(see consumer lag), wait and run again",
+            file=sys.stderr,
+        )
     return 0 if r.ok else 1

@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("schemas", help="check schema compatibility or register schemas")
     p.add_argument("action", choices=("check", "register"))
     p.add_argument(
-        "--offline", action="store_true",
+        "--offline",
+        action="store_true",
         help="check: compare with the previous committed version instead of the registry",
     )
     p.set_defaults(run=run)

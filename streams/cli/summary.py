@@ -55,8 +55,9 @@ def wait_drained(settings: Settings, timeout: float) -> float:
     raise TimeoutError(msg)
 
 
-def _count(settings: Settings, topic_name: str, since: int, serde: AvroSerde | None,
-           key: Any) -> Counter[str]:
+def _count(
+    settings: Settings, topic_name: str, since: int, serde: AvroSerde | None, key: Any
+) -> Counter[str]:
     counts: Counter[str] = Counter()
     for rec in reader.read_all(settings, settings.topic(topic_name)):
         if rec.timestamp_ms < since:
@@ -87,15 +88,33 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "events_per_s_sustained": load.get("rate_avg"),
         "expected": load.get("expected"),
         "drained_after_load_s": round(drained_s, 1),
-        "decisions_by_action_rule": dict(_count(
-            settings, DECISIONS.name, args.since_ms, AvroSerde(settings, DECISIONS),
-            lambda d: f"{d['action']}/{d['rule']}")),
-        "dlq_by_stage_reason": dict(_count(
-            settings, DLQ.name, args.since_ms, None,
-            lambda r: f"{r.header('error.stage')}/{r.header('error.reason')}")),
-        "actions_by_status": dict(_count(
-            settings, ACTIONS.name, args.since_ms, AvroSerde(settings, ACTIONS),
-            lambda a: a["status"])),
+        "decisions_by_action_rule": dict(
+            _count(
+                settings,
+                DECISIONS.name,
+                args.since_ms,
+                AvroSerde(settings, DECISIONS),
+                lambda d: f"{d['action']}/{d['rule']}",
+            )
+        ),
+        "dlq_by_stage_reason": dict(
+            _count(
+                settings,
+                DLQ.name,
+                args.since_ms,
+                None,
+                lambda r: f"{r.header('error.stage')}/{r.header('error.reason')}",
+            )
+        ),
+        "actions_by_status": dict(
+            _count(
+                settings,
+                ACTIONS.name,
+                args.since_ms,
+                AvroSerde(settings, ACTIONS),
+                lambda a: a["status"],
+            )
+        ),
         "decision_latency": _latency(args.metrics) if args.metrics else {},
     }
     rec = reconcile.compute(settings)
@@ -112,17 +131,23 @@ def _print(s: dict[str, Any]) -> None:
     print(f"events in:            {s['events_in']}  (expected outcomes {s['expected']})")
     print(f"events/s sustained:   {s['events_per_s_sustained']}")
     print(f"drained after load:   {s['drained_after_load_s']} s")
-    for title, key in (("decisions by action/rule", "decisions_by_action_rule"),
-                       ("DLQ by stage/reason", "dlq_by_stage_reason"),
-                       ("actions by status", "actions_by_status")):
+    for title, key in (
+        ("decisions by action/rule", "decisions_by_action_rule"),
+        ("DLQ by stage/reason", "dlq_by_stage_reason"),
+        ("actions by status", "actions_by_status"),
+    ):
         items = sorted(s[key].items(), key=lambda kv: -kv[1])
         print(f"{title + ':':<22}" + (", ".join(f"{k}={v}" for k, v in items) or "none"))
     lat = s["decision_latency"]
     if lat:
+
         def fmt(v: float | None) -> str:
             return "n/a" if v is None else f"{v * 1000:.0f} ms"
+
         # From ingestion only: the generator's event time is simulated, so latency from
         # occurred_at measures the simulation, not the pipeline.
-        print(f"decision latency:     from ingestion p50 {fmt(lat['ingested_p50_s'])} "
-              f"p99 {fmt(lat['ingested_p99_s'])}")
+        print(
+            f"decision latency:     from ingestion p50 {fmt(lat['ingested_p50_s'])} "
+            f"p99 {fmt(lat['ingested_p99_s'])}"
+        )
     print(f"reconciliation:       {s['reconciliation']}")

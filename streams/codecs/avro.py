@@ -95,7 +95,7 @@ class AvroSerde:
             raise DecodeError(Reason.NOT_AVRO, msg)
         writer = self._reader_for(schema_id)
         try:
-            out = fastavro.schemaless_reader(io.BytesIO(data[HEADER.size:]), writer, self.schema)
+            out = fastavro.schemaless_reader(io.BytesIO(data[HEADER.size :]), writer, self.schema)
         except ServiceUnavailable:
             raise
         except Exception as exc:  # fastavro raises many types on corrupt bodies

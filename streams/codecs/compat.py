@@ -38,7 +38,11 @@ def backward_compatible(new_text: str, old_text: str) -> tuple[bool, tuple[str, 
 def _git(repo: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(  # noqa: S603  # fixed argv of git, no shell
-            ["git", *args], cwd=repo, capture_output=True, text=True, check=True  # noqa: S607
+            ["git", *args],  # noqa: S607  # git from PATH, as a developer runs it
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
         )
     except (OSError, subprocess.CalledProcessError):
         return None

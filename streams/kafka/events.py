@@ -46,8 +46,9 @@ class EventPublisher:
     def _produce(self, topic: str, key: bytes | None, value: bytes | None, **kw: Any) -> None:
         while True:
             try:
-                self.producer.produce(topic, key=key, value=value, on_delivery=self._on_delivery,
-                                      **kw)
+                self.producer.produce(
+                    topic, key=key, value=value, on_delivery=self._on_delivery, **kw
+                )
                 break
             except BufferError:  # local queue full: let deliveries drain, then retry
                 self.producer.poll(0.1)
@@ -57,7 +58,9 @@ class EventPublisher:
         """Produce one valid event (a ShipmentEvent or its Avro dict)."""
         record = event.to_avro() if isinstance(event, ShipmentEvent) else event
         self._produce(
-            self.events_topic, record["shipment_id"].encode(), self.serde.encode(record),
+            self.events_topic,
+            record["shipment_id"].encode(),
+            self.serde.encode(record),
             headers=[(INGESTED_AT_HEADER, str(now_ms()).encode())],
         )
         self.counts["published"] += 1
@@ -70,8 +73,14 @@ class EventPublisher:
     def reject(self, raw: bytes, reason: str, message: str, source: str, index: int) -> None:
         """Dead-letter a record that failed validation before it reached the topic."""
         letter = DeadLetter(
-            key=None, value=raw, stage=STAGE, reason=reason, error_class="ValidationError",
-            message=message, source_topic=source, source_offset=index,
+            key=None,
+            value=raw,
+            stage=STAGE,
+            reason=reason,
+            error_class="ValidationError",
+            message=message,
+            source_topic=source,
+            source_offset=index,
         )
         self._produce(self.dlq_topic, letter.key, letter.value, headers=letter.headers())
         self.counts["rejected"] += 1
@@ -80,6 +89,8 @@ class EventPublisher:
         """Wait for every record to be acknowledged; raise if some were not."""
         remaining = self.producer.flush(timeout)
         if remaining or self.counts["failed"]:
-            msg = (f"{remaining} records unacknowledged and {self.counts['failed']} failed "
-                   f"on {self.settings.broker}: {self.errors[:3]}")
+            msg = (
+                f"{remaining} records unacknowledged and {self.counts['failed']} failed "
+                f"on {self.settings.broker}: {self.errors[:3]}"
+            )
             raise PublishError(msg)

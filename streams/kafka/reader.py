@@ -40,7 +40,9 @@ class Record:
         """Convert a message that carries data (not an error or EOF event)."""
         value, key = msg.value(), msg.key()
         return cls(
-            topic=msg.topic() or "", partition=msg.partition() or 0, offset=msg.offset() or 0,
+            topic=msg.topic() or "",
+            partition=msg.partition() or 0,
+            offset=msg.offset() or 0,
             key=key.encode() if isinstance(key, str) else key,
             value=value.encode() if isinstance(value, str) else value,
             headers=_headers(msg),

@@ -159,8 +159,11 @@ class LagSampler:
         committed = {g: self._committed(g) for g in groups}
         assigned = self._assigned_topics(groups)
         topics_of = {
-            g: {t for t in {t for t, _ in committed[g]} | assigned.get(g, set())
-                if not is_ignored_topic(t)}
+            g: {
+                t
+                for t in {t for t, _ in committed[g]} | assigned.get(g, set())
+                if not is_ignored_topic(t)
+            }
             for g in groups
         }
         all_topics = set().union(*topics_of.values())

@@ -37,10 +37,18 @@ def roundtrip(schema_file: str, record: dict) -> dict:
 
 
 EVENT = ShipmentEvent(
-    event_id="e1", shipment_id="s1", event_type=EventType.CREATED, occurred_at=T0,
-    source="warehouse", carrier="acme", origin="EU-W", destination="EU-N",
-    service_level=ServiceLevel.EXPRESS, promised_at=T0 + 86_400_000,
-    exception_code=ExceptionCode.WEATHER, attributes={"ref": "42"},
+    event_id="e1",
+    shipment_id="s1",
+    event_type=EventType.CREATED,
+    occurred_at=T0,
+    source="warehouse",
+    carrier="acme",
+    origin="EU-W",
+    destination="EU-N",
+    service_level=ServiceLevel.EXPRESS,
+    promised_at=T0 + 86_400_000,
+    exception_code=ExceptionCode.WEATHER,
+    attributes={"ref": "42"},
 )
 
 
@@ -52,33 +60,55 @@ def test_shipment_event_avro_roundtrip_turns_datetimes_back_into_ms() -> None:
 
 def test_shipment_event_minimal_roundtrip_keeps_defaults() -> None:
     ev = ShipmentEvent(
-        event_id="e2", shipment_id="s1", event_type=EventType.PICKED_UP,
-        occurred_at=T0, source="tracking",
+        event_id="e2",
+        shipment_id="s1",
+        event_type=EventType.PICKED_UP,
+        occurred_at=T0,
+        source="tracking",
     )
     assert ShipmentEvent.from_avro(roundtrip("shipstream.ShipmentEvent.avsc", ev.to_avro())) == ev
     assert ShipmentEvent.from_json(json.loads(json.dumps(ev.to_json()))) == ev
 
 
 def test_hub_roundtrip() -> None:
-    hub = Hub(code="AMS", region="EU-W", capacity_per_window=10, alternate="RTM",
-              transit_hours={"EU-N": 24})
+    hub = Hub(
+        code="AMS",
+        region="EU-W",
+        capacity_per_window=10,
+        alternate="RTM",
+        transit_hours={"EU-N": 24},
+    )
     assert Hub.from_avro(roundtrip("shipstream.Hub.avsc", hub.to_avro())) == hub
 
 
 def test_decision_roundtrip() -> None:
     d = Decision(
-        decision_id="d1", shipment_id="s1", action=Action.REROUTE, rule="R5", reason="full",
-        based_on_event_id="e1", event_occurred_at=T0, decided_at=T0 + 5, eta=T0 + 9,
-        target_hub="RTM", details={"k": "11"},
+        decision_id="d1",
+        shipment_id="s1",
+        action=Action.REROUTE,
+        rule="R5",
+        reason="full",
+        based_on_event_id="e1",
+        event_occurred_at=T0,
+        decided_at=T0 + 5,
+        eta=T0 + 9,
+        target_hub="RTM",
+        details={"k": "11"},
     )
     assert Decision.from_avro(roundtrip("shipstream.Decision.avsc", d.to_avro())) == d
 
 
 def test_action_result_roundtrip() -> None:
     r = ActionResult(
-        decision_id="d1", shipment_id="s1", action=Action.CLOSE, endpoint="dispatch",
-        status=ActionStatus.FAILED_EXHAUSTED, attempts=5, http_status=503,
-        completed_at=T0, error="timeout",
+        decision_id="d1",
+        shipment_id="s1",
+        action=Action.CLOSE,
+        endpoint="dispatch",
+        status=ActionStatus.FAILED_EXHAUSTED,
+        attempts=5,
+        http_status=503,
+        completed_at=T0,
+        error="timeout",
     )
     assert ActionResult.from_avro(roundtrip("shipstream.ActionResult.avsc", r.to_avro())) == r
 

@@ -16,12 +16,26 @@ HUBS = {"AMS": Hub(code="AMS", region="EU-W", capacity_per_window=2, transit_hou
 
 
 def ev(event_id: str, event_type: EventType, at: int, **kw: Any) -> ShipmentEvent:
-    return ShipmentEvent(event_id=event_id, shipment_id="s1", event_type=event_type,
-                         occurred_at=at, source="test", **kw)
+    return ShipmentEvent(
+        event_id=event_id,
+        shipment_id="s1",
+        event_type=event_type,
+        occurred_at=at,
+        source="test",
+        **kw,
+    )
 
 
-CREATED = ev("c", EventType.CREATED, T0, destination="EU-N", promised_at=T0 + 48 * H,
-             service_level=ServiceLevel.STANDARD, origin="EU-W", carrier="acme")
+CREATED = ev(
+    "c",
+    EventType.CREATED,
+    T0,
+    destination="EU-N",
+    promised_at=T0 + 48 * H,
+    service_level=ServiceLevel.STANDARD,
+    origin="EU-W",
+    carrier="acme",
+)
 SCAN = ev("a", EventType.ARRIVED_HUB, T0 + H, hub="AMS")
 
 
@@ -37,8 +51,11 @@ def test_first_event_creates_state_and_eta_is_scan_plus_transit() -> None:
     result = apply(None, SCAN, HUBS)
     assert result.outcome is Outcome.APPLIED and result.eta is None  # no destination yet
     state = fold(CREATED, SCAN)
-    assert (state.status, state.latest_hub, state.latest_hub_at) == (EventType.ARRIVED_HUB,
-                                                                    "AMS", T0 + H)
+    assert (state.status, state.latest_hub, state.latest_hub_at) == (
+        EventType.ARRIVED_HUB,
+        "AMS",
+        T0 + H,
+    )
     assert state.eta == T0 + 31 * H and state.event_count == 2
 
 
@@ -64,8 +81,12 @@ def test_older_event_updates_history_not_status_nor_latest_scan() -> None:
 
 
 def test_final_state_does_not_depend_on_arrival_order() -> None:
-    events = [CREATED, SCAN, ev("o", EventType.OUT_FOR_DELIVERY, T0 + 5 * H),
-              ev("d", EventType.DEPARTED_HUB, T0 + 2 * H, hub="AMS")]
+    events = [
+        CREATED,
+        SCAN,
+        ev("o", EventType.OUT_FOR_DELIVERY, T0 + 5 * H),
+        ev("d", EventType.DEPARTED_HUB, T0 + 2 * H, hub="AMS"),
+    ]
     states = {json.dumps(fold(*p).to_json()) for p in itertools.permutations(events)}
     assert len(states) == 1
     state = ShipmentState.from_json(json.loads(states.pop()))
@@ -81,20 +102,23 @@ def test_unknown_hub_or_region_gives_no_eta() -> None:
 def test_closed_by_delivered_yet_later_events_still_apply() -> None:
     state = fold(CREATED, ev("d", EventType.DELIVERED, T0 + 2 * H))
     assert state.closed
-    after = apply(state, ev("x", EventType.EXCEPTION, T0 + 3 * H,
-                            exception_code=ExceptionCode.DAMAGED), HUBS)
+    after = apply(
+        state, ev("x", EventType.EXCEPTION, T0 + 3 * H, exception_code=ExceptionCode.DAMAGED), HUBS
+    )
     assert after.outcome is Outcome.APPLIED and after.state.closed
     assert after.state.last_exception_code is ExceptionCode.DAMAGED
 
 
 def test_state_json_roundtrip() -> None:
-    state = fold(CREATED, SCAN, ev("e", EventType.EXCEPTION, T0 + 2 * H,
-                                   exception_code=ExceptionCode.DELAY))
+    state = fold(
+        CREATED, SCAN, ev("e", EventType.EXCEPTION, T0 + 2 * H, exception_code=ExceptionCode.DELAY)
+    )
     assert ShipmentState.from_json(json.loads(json.dumps(state.to_json()))) == state
 
 
 def test_event_of_another_shipment_is_refused() -> None:
-    other = ShipmentEvent(event_id="z", shipment_id="s2", event_type=EventType.CREATED,
-                          occurred_at=T0, source="test")
+    other = ShipmentEvent(
+        event_id="z", shipment_id="s2", event_type=EventType.CREATED, occurred_at=T0, source="test"
+    )
     with pytest.raises(ValueError, match="s2"):
         apply(fold(CREATED), other, HUBS)

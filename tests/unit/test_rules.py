@@ -41,13 +41,21 @@ def exc(event_id: str, code: ExceptionCode) -> Update:
 
 
 def late(eta_after_promise: int, event_id: str = "a", **state: Any) -> Update:
-    return upd(ev(event_id, EventType.ARRIVED_HUB, hub="AMS"), promised_at=T0,
-               eta=T0 + eta_after_promise, **state)
+    return upd(
+        ev(event_id, EventType.ARRIVED_HUB, hub="AMS"),
+        promised_at=T0,
+        eta=T0 + eta_after_promise,
+        **state,
+    )
 
 
 def test_r1_escalates_damaged_and_lost_once_per_code() -> None:
-    out, _ = run(exc("1", ExceptionCode.DAMAGED), exc("2", ExceptionCode.DAMAGED),
-                 exc("3", ExceptionCode.LOST), exc("4", ExceptionCode.DELAY))
+    out, _ = run(
+        exc("1", ExceptionCode.DAMAGED),
+        exc("2", ExceptionCode.DAMAGED),
+        exc("3", ExceptionCode.LOST),
+        exc("4", ExceptionCode.DELAY),
+    )
     assert rules(out) == [("R1", Action.ESCALATE)] * 2
     assert [d.details["code"] for d in out] == ["DAMAGED", "LOST"]
 
@@ -80,21 +88,35 @@ def test_r4_renotifies_only_after_another_full_hour() -> None:
 
 
 def arrival(event_id: str, hub: str, k: int, alternate: str | None = "RTM") -> Update:
-    return replace(upd(ev(event_id, EventType.ARRIVED_HUB, hub=hub)), arrival_k=k,
-                   hub_capacity=2, hub_alternate=alternate)
+    return replace(
+        upd(ev(event_id, EventType.ARRIVED_HUB, hub=hub)),
+        arrival_k=k,
+        hub_capacity=2,
+        hub_alternate=alternate,
+    )
 
 
 def test_r5_reroutes_over_capacity_once_per_hub() -> None:
-    out, _ = run(arrival("1", "AMS", 2), arrival("2", "AMS", 3, alternate=None),
-                 arrival("3", "AMS", 3), arrival("4", "AMS", 4), arrival("5", "BRU", 3))
+    out, _ = run(
+        arrival("1", "AMS", 2),
+        arrival("2", "AMS", 3, alternate=None),
+        arrival("3", "AMS", 3),
+        arrival("4", "AMS", 4),
+        arrival("5", "BRU", 3),
+    )
     assert [(d.rule, d.target_hub, d.details["hub"]) for d in out] == [
-        ("R5", "RTM", "AMS"), ("R5", "RTM", "BRU")]
+        ("R5", "RTM", "AMS"),
+        ("R5", "RTM", "BRU"),
+    ]
     assert out[0].details["k"] == "3" and out[0].details["capacity"] == "2"
 
 
 def test_r6_closes_once_and_then_nothing_is_decided() -> None:
-    out, memory = run(upd(ev("d", EventType.DELIVERED)),
-                      upd(ev("c", EventType.CANCELLED)), exc("x", ExceptionCode.LOST))
+    out, memory = run(
+        upd(ev("d", EventType.DELIVERED)),
+        upd(ev("c", EventType.CANCELLED)),
+        exc("x", ExceptionCode.LOST),
+    )
     assert rules(out) == [("R6", Action.CLOSE)]
     assert stalled(memory, T0 + 10 * R7_SILENCE_MS, decided_at=NOW) is None
 
@@ -108,8 +130,11 @@ def test_r7_once_per_silence_and_rearmed_by_a_newer_event() -> None:
     _, memory = run(upd(ev("a", EventType.PICKED_UP, T0)))
     assert stalled(memory, T0 + R7_SILENCE_MS - 1, decided_at=NOW) is None
     d = stalled(memory, T0 + R7_SILENCE_MS, decided_at=NOW)
-    assert d is not None and (d.reason, d.action, d.based_on_event_id) == ("stalled",
-                                                                         Action.ESCALATE, "a")
+    assert d is not None and (d.reason, d.action, d.based_on_event_id) == (
+        "stalled",
+        Action.ESCALATE,
+        "a",
+    )
     memory = memory.remember(d)
     assert stalled(memory, T0 + 3 * R7_SILENCE_MS, decided_at=NOW) is None
     _, memory = run(upd(ev("old", EventType.PICKED_UP, T0 - H)), memory=memory)
@@ -120,12 +145,21 @@ def test_r7_once_per_silence_and_rearmed_by_a_newer_event() -> None:
 
 
 def test_same_stream_gives_same_ids_whatever_the_wall_clock() -> None:
-    hubs = {"AMS": Hub(code="AMS", region="EU", capacity_per_window=1, alternate="RTM",
-                       transit_hours={"EU-N": 60})}
-    stream = [ev("c", EventType.CREATED, T0, destination="EU-N", promised_at=T0 + 24 * H),
-              ev("a", EventType.ARRIVED_HUB, T0 + H, hub="AMS"),
-              ev("x", EventType.EXCEPTION, T0 + 2 * H, exception_code=ExceptionCode.LOST),
-              ev("d", EventType.DELIVERED, T0 + 3 * H)]
+    hubs = {
+        "AMS": Hub(
+            code="AMS",
+            region="EU",
+            capacity_per_window=1,
+            alternate="RTM",
+            transit_hours={"EU-N": 60},
+        )
+    }
+    stream = [
+        ev("c", EventType.CREATED, T0, destination="EU-N", promised_at=T0 + 24 * H),
+        ev("a", EventType.ARRIVED_HUB, T0 + H, hub="AMS"),
+        ev("x", EventType.EXCEPTION, T0 + 2 * H, exception_code=ExceptionCode.LOST),
+        ev("d", EventType.DELIVERED, T0 + 3 * H),
+    ]
 
     def ids(decided_at: int) -> list[str]:
         state, memory, out = None, None, []

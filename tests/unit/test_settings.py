@@ -12,7 +12,7 @@ def test_to_env_round_trips_through_from_env() -> None:
         role="decision",
         topic_prefix="t.",
         partitions=4,
-        data_dir=Path("/tmp/x"),
+        data_dir=Path("data/x"),
         instance_id="decision-1",
         max_body_bytes=10,
         endpoint_url="http://e:1",

@@ -13,8 +13,12 @@ T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 def record(**changes: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "event_id": "e1", "shipment_id": "s1", "event_type": "ARRIVED_HUB",
-        "occurred_at": "2026-01-01T00:00:00Z", "source": "carrier:acme", "hub": "AMS",
+        "event_id": "e1",
+        "shipment_id": "s1",
+        "event_type": "ARRIVED_HUB",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "source": "carrier:acme",
+        "hub": "AMS",
     }
     base.update(changes)
     return {k: v for k, v in base.items() if v is not ...}
@@ -31,8 +35,15 @@ def test_iso_offsets_are_converted_to_utc() -> None:
 
 
 def test_full_record_is_typed() -> None:
-    ev = parse_record(record(event_type="CREATED", hub=None, service_level="EXPRESS",
-                             promised_at=T0 + 1, attributes={"ref": "7"}))
+    ev = parse_record(
+        record(
+            event_type="CREATED",
+            hub=None,
+            service_level="EXPRESS",
+            promised_at=T0 + 1,
+            attributes={"ref": "7"},
+        )
+    )
     assert ev.event_type is EventType.CREATED
     assert ev.service_level is ServiceLevel.EXPRESS
     assert ev.promised_at == T0 + 1 and ev.attributes == {"ref": "7"}
@@ -81,8 +92,13 @@ def test_validation_error_is_a_value_error_and_a_shipstream_error() -> None:
 
 
 def test_validate_event_checks_avro_decoded_events_too() -> None:
-    ev = ShipmentEvent(event_id="e1", shipment_id="s1", event_type=EventType.DEPARTED_HUB,
-                       occurred_at=T0, source="tracking")
+    ev = ShipmentEvent(
+        event_id="e1",
+        shipment_id="s1",
+        event_type=EventType.DEPARTED_HUB,
+        occurred_at=T0,
+        source="tracking",
+    )
     with pytest.raises(ValidationError) as info:
         validate_event(ev)
     assert info.value.reason == "hub_required"

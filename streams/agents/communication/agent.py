@@ -60,9 +60,7 @@ def register(p: Pipeline) -> None:
         action: Endpoint(s.endpoint_url + path, concurrency=s.endpoint_concurrency)
         for action, path in s.endpoint_paths.items()
     }
-    deliverer = Deliverer(
-        endpoints, AiohttpTransport(), RetryPolicy(attempts=s.delivery_attempts)
-    )
+    deliverer = Deliverer(endpoints, AiohttpTransport(), RetryPolicy(attempts=s.delivery_attempts))
 
     async def decode(event: EventT) -> Decision:
         while True:
@@ -77,41 +75,63 @@ def register(p: Pipeline) -> None:
         try:
             decision = await decode(event)
         except DecodeError as exc:
-            await p.dead_letter(from_exception(
-                exc, key=m.key, value=m.value, stage=STAGE, reason=exc.reason,
-                source_topic=m.topic, source_partition=m.partition, source_offset=m.offset,
-            ))
+            await p.dead_letter(
+                from_exception(
+                    exc,
+                    key=m.key,
+                    value=m.value,
+                    stage=STAGE,
+                    reason=exc.reason,
+                    source_topic=m.topic,
+                    source_partition=m.partition,
+                    source_offset=m.offset,
+                )
+            )
             return
         result: ActionResult = await deliverer.deliver(decision)
         metrics.deliveries.labels(result.endpoint, result.status.value).inc()
         metrics.delivery_attempts.labels(result.endpoint).inc(result.attempts)
         await actions.send(key=decision.shipment_id, value=result.to_avro())
         if result.status in (ActionStatus.FAILED_PERMANENT, ActionStatus.FAILED_EXHAUSTED):
-            reason = (Reason.DELIVERY_FAILED_PERMANENT
-                      if result.status is ActionStatus.FAILED_PERMANENT
-                      else Reason.DELIVERY_FAILED_EXHAUSTED)
-            await p.dead_letter(from_exception(
-                RuntimeError(f"{result.endpoint}: {result.error}"), key=m.key, value=m.value,
-                stage=STAGE, reason=reason, source_topic=m.topic,
-                source_partition=m.partition, source_offset=m.offset,
-            ))
+            reason = (
+                Reason.DELIVERY_FAILED_PERMANENT
+                if result.status is ActionStatus.FAILED_PERMANENT
+                else Reason.DELIVERY_FAILED_EXHAUSTED
+            )
+            await p.dead_letter(
+                from_exception(
+                    RuntimeError(f"{result.endpoint}: {result.error}"),
+                    key=m.key,
+                    value=m.value,
+                    stage=STAGE,
+                    reason=reason,
+                    source_topic=m.topic,
+                    source_partition=m.partition,
+                    source_offset=m.offset,
+                )
+            )
         for endpoint in endpoints.values():
             metrics.circuit_open.labels(endpoint.url).set(endpoint.breaker.state == "open")
 
     async def run(stream: StreamT) -> None:
         # take_events exists on faust-streaming's Stream but not on its StreamT interface
         async for batch in stream.take_events(BATCH, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            results = await asyncio.gather(
-                *(deliver(e) for e in batch), return_exceptions=True
-            )
+            results = await asyncio.gather(*(deliver(e) for e in batch), return_exceptions=True)
             for event, outcome in zip(batch, results, strict=True):
                 if isinstance(outcome, BaseException):
                     log.error("delivery of %s failed: %r", event.message.tp, outcome)
                     m = event.message
-                    await p.dead_letter(from_exception(
-                        outcome, key=m.key, value=m.value, stage=STAGE,
-                        reason=Reason.INTERNAL_ERROR, source_topic=m.topic,
-                        source_partition=m.partition, source_offset=m.offset,
-                    ))
+                    await p.dead_letter(
+                        from_exception(
+                            outcome,
+                            key=m.key,
+                            value=m.value,
+                            stage=STAGE,
+                            reason=Reason.INTERNAL_ERROR,
+                            source_topic=m.topic,
+                            source_partition=m.partition,
+                            source_offset=m.offset,
+                        )
+                    )
 
     p.app.agent(p.raw_topic(cat.DECISIONS), name=f"{STAGE}.deliveries")(run)

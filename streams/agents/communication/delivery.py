@@ -98,20 +98,35 @@ class Deliverer:
             if attempt < self.policy.attempts:
                 await self.sleep(self.policy.delay(attempt, self.rng))
         return self._result(
-            decision, endpoint, ActionStatus.FAILED_EXHAUSTED, self.policy.attempts,
-            http_status, error,
+            decision,
+            endpoint,
+            ActionStatus.FAILED_EXHAUSTED,
+            self.policy.attempts,
+            http_status,
+            error,
         )
 
     def _result(
-        self, d: Decision, ep: Endpoint, status: ActionStatus, attempts: int,
-        http_status: int | None, error: str | None,
+        self,
+        d: Decision,
+        ep: Endpoint,
+        status: ActionStatus,
+        attempts: int,
+        http_status: int | None,
+        error: str | None,
     ) -> ActionResult:
         if status is ActionStatus.FAILED_PERMANENT:
             error = error or f"HTTP {http_status}: refused permanently"
         return ActionResult(
-            decision_id=d.decision_id, shipment_id=d.shipment_id, action=d.action,
-            endpoint=ep.url, status=status, attempts=attempts, http_status=http_status,
-            completed_at=self.clock_ms(), error=error if status not in _OK else None,
+            decision_id=d.decision_id,
+            shipment_id=d.shipment_id,
+            action=d.action,
+            endpoint=ep.url,
+            status=status,
+            attempts=attempts,
+            http_status=http_status,
+            completed_at=self.clock_ms(),
+            error=error if status not in _OK else None,
         )
 
 

@@ -49,6 +49,7 @@ def register(p: Pipeline) -> None:
             metrics.decision_latency.labels("occurred").observe((now - d.event_occurred_at) / 1e3)
             if ingested_at is not None:
                 metrics.decision_latency.labels("ingested").observe((now - ingested_at) / 1e3)
+
         return callback
 
     async def emit(d: Decision, ingested_at: int | None) -> None:
@@ -102,10 +103,18 @@ def register(p: Pipeline) -> None:
 
     async def dead_letter(event: EventT, exc: Exception) -> None:
         m = event.message
-        await p.dead_letter(from_exception(
-            exc, key=m.key, value=m.value, stage=STAGE, reason=Reason.INTERNAL_ERROR,
-            source_topic=m.topic, source_partition=m.partition, source_offset=m.offset,
-        ))
+        await p.dead_letter(
+            from_exception(
+                exc,
+                key=m.key,
+                value=m.value,
+                stage=STAGE,
+                reason=Reason.INTERNAL_ERROR,
+                source_topic=m.topic,
+                source_partition=m.partition,
+                source_offset=m.offset,
+            )
+        )
 
     async def tick() -> None:
         """Ask each assigned partition whose stream time moved to run R7."""

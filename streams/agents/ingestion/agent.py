@@ -48,10 +48,18 @@ def register(p: Pipeline) -> None:
 
     async def reject(rec: RawRecord, reason: str, message: str) -> dict[str, Any]:
         metrics.events.labels(STAGE, "rejected").inc()
-        await p.dead_letter(DeadLetter(
-            key=None, value=rec.raw, stage=STAGE, reason=reason, error_class="ValidationError",
-            message=message, source_topic=SOURCE, source_offset=rec.index,
-        ))
+        await p.dead_letter(
+            DeadLetter(
+                key=None,
+                value=rec.raw,
+                stage=STAGE,
+                reason=reason,
+                error_class="ValidationError",
+                message=message,
+                source_topic=SOURCE,
+                source_offset=rec.index,
+            )
+        )
         return {"index": rec.index, "status": "rejected", "reason": reason, "error": message}
 
     async def publish(rec: RawRecord) -> dict[str, Any]:
@@ -62,7 +70,8 @@ def register(p: Pipeline) -> None:
         except ValidationError as exc:
             return await reject(rec, exc.reason, exc.message)
         fut = await events.send(
-            key=event.shipment_id, value=event.to_avro(),
+            key=event.shipment_id,
+            value=event.to_avro(),
             headers=[(INGESTED_AT_HEADER, str(now_ms()).encode())],
         )
         await fut
@@ -76,26 +85,42 @@ def register(p: Pipeline) -> None:
             body, too_large = await _read_limited(request, limit)
             if too_large:
                 message = f"body exceeds the limit of {limit} bytes; split it into smaller batches"
-                await p.dead_letter(DeadLetter(
-                    key=None, value=body[:DLQ_BODY_PREFIX], stage=STAGE,
-                    reason=Reason.BODY_TOO_LARGE, error_class="BodyTooLarge",
-                    message=message, source_topic=SOURCE,
-                ))
+                await p.dead_letter(
+                    DeadLetter(
+                        key=None,
+                        value=body[:DLQ_BODY_PREFIX],
+                        stage=STAGE,
+                        reason=Reason.BODY_TOO_LARGE,
+                        error_class="BodyTooLarge",
+                        message=message,
+                        source_topic=SOURCE,
+                    )
+                )
                 metrics.events.labels(STAGE, "rejected").inc()
                 return self.json({"error": Reason.BODY_TOO_LARGE, "message": message}, status=413)
             try:
                 records = split_body(body, request.headers.get("Content-Type", ""))
             except BodyError as exc:
-                await p.dead_letter(DeadLetter(
-                    key=None, value=body, stage=STAGE, reason=exc.reason,
-                    error_class="BodyError", message=str(exc), source_topic=SOURCE,
-                ))
+                await p.dead_letter(
+                    DeadLetter(
+                        key=None,
+                        value=body,
+                        stage=STAGE,
+                        reason=exc.reason,
+                        error_class="BodyError",
+                        message=str(exc),
+                        source_topic=SOURCE,
+                    )
+                )
                 metrics.events.labels(STAGE, "rejected").inc()
                 return self.json({"error": exc.reason, "message": str(exc)}, status=400)
             results = await asyncio.gather(*(publish(r) for r in records))
             accepted = sum(r["status"] == "accepted" for r in results)
-            body_out = {"accepted": accepted, "rejected": len(results) - accepted,
-                        "results": results}
+            body_out = {
+                "accepted": accepted,
+                "rejected": len(results) - accepted,
+                "results": results,
+            }
             return self.json(body_out, status=202 if accepted or not results else 422)
 
     p.app.page("/ingest")(IngestView)

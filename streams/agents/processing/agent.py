@@ -65,18 +65,28 @@ def register(p: Pipeline) -> None:
         validate_event(ev)
         key = event.message.key.decode(errors="replace") if event.message.key else None
         if key != ev.shipment_id:
-            msg = (f"record key {key!r} differs from shipment_id {ev.shipment_id!r}; "
-                   "produce keyed by shipment_id")
+            msg = (
+                f"record key {key!r} differs from shipment_id {ev.shipment_id!r}; "
+                "produce keyed by shipment_id"
+            )
             raise ValidationError(Reason.KEY_MISMATCH, msg, "shipment_id")
         return ev
 
     async def dead_letter(event: EventT, exc: Exception, reason: str) -> None:
         m = event.message
         metrics.events.labels(STAGE, "dead_lettered").inc()
-        await p.dead_letter(from_exception(
-            exc, key=m.key, value=m.value, stage=STAGE, reason=reason, source_topic=m.topic,
-            source_partition=m.partition, source_offset=m.offset,
-        ))
+        await p.dead_letter(
+            from_exception(
+                exc,
+                key=m.key,
+                value=m.value,
+                stage=STAGE,
+                reason=reason,
+                source_topic=m.topic,
+                source_partition=m.partition,
+                source_offset=m.offset,
+            )
+        )
 
     async def handle(event: EventT) -> None:
         try:
@@ -99,8 +109,11 @@ def register(p: Pipeline) -> None:
         metrics.events.labels(STAGE, "applied").inc()
         update = rules.Update(event=ev, state=result.state, older=result.older).to_json()
         update["state"].pop("seen_event_ids")  # the decision agent never needs them
-        payload = {"kind": "event", "update": update,
-                   "ingested_at": header(event, INGESTED_AT_HEADER)}
+        payload = {
+            "kind": "event",
+            "update": update,
+            "ingested_at": header(event, INGESTED_AT_HEADER),
+        }
         if ev.event_type is EventType.ARRIVED_HUB and ev.hub:
             # Detour by hub: the hub agent numbers the arrival in its window (R5) and then
             # forwards this same update, so each applied event reaches the rules once.
@@ -120,8 +133,7 @@ def register(p: Pipeline) -> None:
         async for payload in stream:
             update = payload["update"]
             ev = update["event"]
-            arrival = counts.record(ev["hub"], ev["occurred_at"], ev["shipment_id"],
-                                    ev["event_id"])
+            arrival = counts.record(ev["hub"], ev["occurred_at"], ev["shipment_id"], ev["event_id"])
             if arrival.k is None:
                 metrics.events.labels("hub_windows", "late").inc()
             hub = hub_view.get(arrival.hub)
