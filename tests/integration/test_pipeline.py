@@ -312,12 +312,12 @@ def test_metrics_are_exported(stack) -> None:  # type: ignore[no-untyped-def]
     _, worker, _ = stack
     text = httpx.get(f"{worker.url}/metrics").text
     for name, kind in (
-        ("shipstream_events", "counter"),
-        ("shipstream_decisions", "counter"),
+        ("shipstream_events_total", "counter"),
+        ("shipstream_decisions_total", "counter"),
         ("shipstream_decision_latency_seconds", "histogram"),
-        ("shipstream_dlq", "counter"),
+        ("shipstream_dlq_total", "counter"),
         ("shipstream_consumer_lag", "gauge"),
     ):
-        assert f"# TYPE {name} {kind}" in text
+        assert f"# TYPE {name} {kind}" in text, name
     assert 'shipstream_events_total{outcome="applied",stage="processing"}' in text
     assert json.loads(httpx.get(f"{worker.url}/healthz").text)["recovered"] is True
