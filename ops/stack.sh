@@ -70,7 +70,7 @@ cmd_reset() {
     (($# == 0)) || die "reset takes no service name: it stops everything and deletes all data"
     cmd_down
     info "reset: deleting Kafka data (with the registry's schemas) and Prometheus data"
-    rm -rf "$KAFKA_DATA" "$KAFKA_HOME/cluster.id" "$PROM_HOME/data" "$REGISTRY_HOME/snapshots"
+    rm -rf "$KAFKA_DATA" "$KAFKA_STATE/cluster.id" "$PROM_HOME/data" "$REGISTRY_STATE/snapshots"
 }
 
 main() {

@@ -18,7 +18,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 PY="$REPO_ROOT/.venv/bin/python"
-TARGETS="$LOCAL_DIR/prometheus/targets"
+TARGETS="$PROM_HOME/targets"
 WORKER_START_TIMEOUT=${WORKER_START_TIMEOUT:-180}
 ENDPOINT_PORT=${ENDPOINT_PORT:-8700}
 
@@ -47,12 +47,12 @@ start_worker() {
     port=${port:-$(free_port 6066)}
     require_port_free "worker $role" "$port" PORT
     local name="worker-$role-$port" log="$LOG_DIR/worker-$role-$port.log" pid
-    mkdir -p "$LOG_DIR" "$TARGETS" "$LOCAL_DIR/data"
+    mkdir -p "$LOG_DIR" "$TARGETS" "$STATE_DIR/data"
     (
         cd "$REPO_ROOT"
         export SHIPSTREAM_ROLE="$role" SHIPSTREAM_WEB_PORT="$port"
         export SHIPSTREAM_INSTANCE_ID="${SHIPSTREAM_INSTANCE_ID:-$role-$port}"
-        export SHIPSTREAM_DATA_DIR="${SHIPSTREAM_DATA_DIR:-$LOCAL_DIR/data}"
+        export SHIPSTREAM_DATA_DIR="${SHIPSTREAM_DATA_DIR:-$STATE_DIR/data}"
         # --logfile puts a path under .local/ on the command line: that is how is_ours
         # recognises our processes.
         start_daemon "$name" "$log.out" "$PY" -m faust -A streams.app worker \
@@ -90,9 +90,9 @@ start_endpoint() {
         return 0
     fi
     require_port_free endpoint "$ENDPOINT_PORT" ENDPOINT_PORT
-    mkdir -p "$LOCAL_DIR/endpoint"
+    mkdir -p "$STATE_DIR/endpoint"
     (cd "$REPO_ROOT" && start_daemon endpoint "$LOG_DIR/endpoint.log" "$PY" -m ops.endpoint.server \
-        --port "$ENDPOINT_PORT" --record "$LOCAL_DIR/endpoint/received.jsonl" "$@")
+        --port "$ENDPOINT_PORT" --record "$STATE_DIR/endpoint/received.jsonl" "$@")
     local pid
     pid=$(<"$(pid_file endpoint)")
     wait_until endpoint "$pid" 30 curl -fsS --max-time 2 "http://$HOST:$ENDPOINT_PORT/healthz" ||

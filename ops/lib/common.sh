@@ -6,8 +6,12 @@
 OPS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO_ROOT=$(cd "$OPS_DIR/.." && pwd)
 LOCAL_DIR="$REPO_ROOT/.local"   # git-ignored: downloads, data, logs, pid files
-LOG_DIR="$LOCAL_DIR/logs"
-RUN_DIR="$LOCAL_DIR/run"
+# Where a stack keeps its data, logs and pid files. A second stack (the chaos harness, a
+# benchmark) sets SHIPSTREAM_STATE_DIR to a folder under .local/ and its own ports, and
+# shares the downloads.
+STATE_DIR=${SHIPSTREAM_STATE_DIR:-$LOCAL_DIR}
+LOG_DIR="$STATE_DIR/logs"
+RUN_DIR="$STATE_DIR/run"
 
 # --- pinned versions -------------------------------------------------------------------
 # The Kafka version lives in one place, the pom that fetches it.
@@ -22,10 +26,12 @@ MVN_DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 KAFKA_HOME="$LOCAL_DIR/kafka"
 KAFKA_LIBS="$KAFKA_HOME/libs"
-KAFKA_DATA="$KAFKA_HOME/data"
+KAFKA_STATE="$STATE_DIR/kafka"
+KAFKA_DATA="$KAFKA_STATE/data"
 REGISTRY_HOME="$LOCAL_DIR/registry"
 REGISTRY_APP="$REGISTRY_HOME/apicurio-registry-app-$APICURIO_VERSION"
-PROM_HOME="$LOCAL_DIR/prometheus"
+REGISTRY_STATE="$STATE_DIR/registry"
+PROM_HOME="$STATE_DIR/prometheus"
 PROM_BIN=${PROMETHEUS_BIN:-/usr/bin/prometheus}
 
 # --- ports (loopback only) ---------------------------------------------------------------

@@ -3,13 +3,13 @@
 # Needs lib/common.sh sourced first.
 
 KAFKA_BIN="$OPS_DIR/kafka/bin"
-KAFKA_CONFIG="$KAFKA_HOME/server.properties"
+KAFKA_CONFIG="$KAFKA_STATE/server.properties"
 KAFKA_LOG="$LOG_DIR/kafka.log"
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 KAFKA_BOOTSTRAP="$HOST:$KAFKA_PORT"
 
 kafka_render_config() {
-    mkdir -p "$KAFKA_HOME" "$KAFKA_DATA"
+    mkdir -p "$KAFKA_STATE" "$KAFKA_DATA"
     render "$OPS_DIR/kafka/server.properties.template" "$KAFKA_CONFIG" \
         "KAFKA_PORT=$KAFKA_PORT" "KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT" \
         "KAFKA_DATA_DIR=$KAFKA_DATA"
@@ -19,7 +19,7 @@ kafka_render_config() {
 # deletes both, and the next `up` formats again.
 kafka_format_once() {
     [[ -f $KAFKA_DATA/meta.properties ]] && return 0
-    local id_file="$KAFKA_HOME/cluster.id" id
+    local id_file="$KAFKA_STATE/cluster.id" id
     if [[ ! -s $id_file ]]; then
         "$KAFKA_BIN/kafka-storage" random-uuid >"$id_file.tmp" || die "kafka-storage random-uuid failed"
         mv "$id_file.tmp" "$id_file"

@@ -2,7 +2,7 @@
 # Apicurio Registry 3.x (Confluent-compatible API) with KafkaSQL storage, for ops/stack.sh.
 # Needs lib/common.sh and lib/kafka.sh sourced first.
 
-REGISTRY_CONFIG="$REGISTRY_HOME/application.properties"
+REGISTRY_CONFIG="$REGISTRY_STATE/application.properties"
 REGISTRY_LOG="$LOG_DIR/registry.log"
 REGISTRY_START_TIMEOUT=${REGISTRY_START_TIMEOUT:-120}
 REGISTRY_URL="http://$HOST:$REGISTRY_PORT"
@@ -10,10 +10,10 @@ REGISTRY_CCOMPAT_URL="$REGISTRY_URL/apis/ccompat/v7"
 REGISTRY_HEALTH_URL="http://$HOST:$REGISTRY_MANAGEMENT_PORT/health/ready"
 
 registry_render_config() {
-    mkdir -p "$REGISTRY_HOME/snapshots" "$REGISTRY_HOME/import"
+    mkdir -p "$REGISTRY_STATE/snapshots" "$REGISTRY_STATE/import"
     render "$OPS_DIR/registry/application.properties.template" "$REGISTRY_CONFIG" \
         "REGISTRY_PORT=$REGISTRY_PORT" "REGISTRY_MANAGEMENT_PORT=$REGISTRY_MANAGEMENT_PORT" \
-        "KAFKA_PORT=$KAFKA_PORT" "REGISTRY_HOME=$REGISTRY_HOME" \
+        "KAFKA_PORT=$KAFKA_PORT" "REGISTRY_HOME=$REGISTRY_STATE" \
         "REGISTRY_DEFAULT_COMPATIBILITY=${REGISTRY_DEFAULT_COMPATIBILITY:-BACKWARD}"
 }
 
@@ -44,7 +44,7 @@ registry_up() {
         # Run from its own directory: Quarkus also reads ./config/application.properties and
         # ./.env from the working directory, which must not be whatever the caller's is.
         # shellcheck disable=SC2086 # REGISTRY_JAVA_OPTS holds several options
-        (cd "$REGISTRY_HOME" && start_daemon registry "$REGISTRY_LOG" "$java" \
+        (cd "$REGISTRY_STATE" && start_daemon registry "$REGISTRY_LOG" "$java" \
             ${REGISTRY_JAVA_OPTS:--Xms128m -Xmx512m} \
             -Dquarkus.config.locations="$REGISTRY_CONFIG" \
             -jar "$REGISTRY_APP/quarkus-run.jar")
