@@ -42,7 +42,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         "topic_partitions": settings.partitions,
         "topic_replication_factor": settings.replication,
         "table_standby_replicas": settings.standby_replicas,
-        "processing_guarantee": "at_least_once",
+        "processing_guarantee": settings.processing_guarantee,
         "producer_acks": -1,
         "consumer_auto_offset_reset": "earliest",
         "web_in_thread": False,

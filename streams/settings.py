@@ -25,6 +25,7 @@ Environment variables (all optional; defaults suit a single local node):
                                  ``http://127.0.0.1:8700``)
 ``SHIPSTREAM_DELIVERY_ATTEMPTS`` attempts per action before FAILED_EXHAUSTED (default 5)
 ``SHIPSTREAM_ENDPOINT_CONCURRENCY`` in-flight requests per endpoint (default 16)
+``SHIPSTREAM_PROCESSING_GUARANTEE`` ``at_least_once`` (default) or ``exactly_once``
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROLES = ("ingestion", "processing", "decision", "communication")
+GUARANTEES = ("at_least_once", "exactly_once")
 
 
 class SettingsError(ValueError):
@@ -61,6 +63,7 @@ class Settings:
     endpoint_url: str = "http://127.0.0.1:8700"
     delivery_attempts: int = 5
     endpoint_concurrency: int = 16
+    processing_guarantee: str = "at_least_once"
     endpoint_paths: Mapping[str, str] = field(
         default_factory=lambda: {
             "EXPEDITE": "/carrier/expedite",
@@ -75,6 +78,12 @@ class Settings:
     def __post_init__(self) -> None:
         if self.role != "all" and self.role not in ROLES:
             msg = f"SHIPSTREAM_ROLE={self.role!r} is not a role; use all or one of {ROLES}"
+            raise SettingsError(msg)
+        if self.processing_guarantee not in GUARANTEES:
+            msg = (
+                f"SHIPSTREAM_PROCESSING_GUARANTEE={self.processing_guarantee!r}: "
+                f"use one of {GUARANTEES}"
+            )
             raise SettingsError(msg)
         if self.partitions < 1 or self.replication < 1:
             msg = "SHIPSTREAM_PARTITIONS and SHIPSTREAM_REPLICATION must be at least 1"
@@ -117,6 +126,7 @@ class Settings:
             "SHIPSTREAM_ENDPOINT_URL": self.endpoint_url,
             "SHIPSTREAM_DELIVERY_ATTEMPTS": str(self.delivery_attempts),
             "SHIPSTREAM_ENDPOINT_CONCURRENCY": str(self.endpoint_concurrency),
+            "SHIPSTREAM_PROCESSING_GUARANTEE": self.processing_guarantee,
         }
         if self.instance_id:
             env["SHIPSTREAM_INSTANCE_ID"] = self.instance_id
@@ -159,4 +169,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         endpoint_url=e.get("SHIPSTREAM_ENDPOINT_URL", d.endpoint_url).rstrip("/"),
         delivery_attempts=_int(e, "SHIPSTREAM_DELIVERY_ATTEMPTS", d.delivery_attempts),
         endpoint_concurrency=_int(e, "SHIPSTREAM_ENDPOINT_CONCURRENCY", d.endpoint_concurrency),
+        processing_guarantee=e.get("SHIPSTREAM_PROCESSING_GUARANTEE", d.processing_guarantee),
     )
