@@ -27,7 +27,7 @@ from streams.kafka.partitioner import partition_for
 from streams.kafka.reference import publish_hubs
 from streams.settings import Settings
 from streams.topics import ACTIONS, DECISIONS, DLQ, EVENTS
-from tests.integration.conftest import ROOT, Worker
+from tests.integration.conftest import ROOT, Worker, env_of
 
 pytestmark = pytest.mark.integration
 
@@ -321,3 +321,63 @@ def test_metrics_are_exported(stack) -> None:  # type: ignore[no-untyped-def]
         assert f"# TYPE {name} {kind}" in text, name
     assert 'shipstream_events_total{outcome="applied",stage="processing"}' in text
     assert json.loads(httpx.get(f"{worker.url}/healthz").text)["recovered"] is True
+
+
+def test_ingest_file_replays_valid_lines_and_dead_letters_the_rest(stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings, worker, _ = stack
+    lines = [
+        json.dumps(created("FILE-1", T0, "STANDARD", T0 + 9 * H)),
+        '{"event_id": "FILE-1-1", "shipment_id": "FILE-1"',
+        json.dumps(ev("FILE-1", 2, "ARRIVED_HUB", T0 + H, hub="HUBB")),
+        json.dumps(ev("FILE-1", 3, "PICKED_UP", "yesterday")),
+    ]
+    path = tmp_path / "replay.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "streams.cli.main", "ingest", str(path)],
+        cwd=ROOT,
+        env=env_of(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "2 published, 2 rejected" in out.stdout
+    deadline = time.monotonic() + 60
+    while True:
+        r = httpx.get(f"{worker.url}/shipments/FILE-1")
+        if r.status_code == 200 and r.json()["event_count"] == 2:
+            break
+        assert time.monotonic() < deadline, r.text
+        time.sleep(1)
+    assert r.json()["eta"] == T0 + H + 5 * H  # HUBB: 5 h to NE
+    sources = [
+        rec.header("source.topic") for rec in reader.read_all(settings, settings.topic(DLQ.name))
+    ]
+    assert sources.count("file:replay.jsonl") == 2
+
+
+def test_any_worker_answers_for_any_shipment(stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Last in the module: a second worker joins and the partitions split between the two."""
+    settings, worker, _ = stack
+    ids = [f"ROUTE-{i}" for i in range(16)]
+    publish(settings, [created(sid, T0, "STANDARD", T0 + 9 * H) for sid in ids])
+    second = Worker(settings.with_(web_port=_free_port()), tmp_path / "second.log").start()
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            mine = {
+                json.loads(httpx.get(f"{w.url}/healthz").text)["assigned"].__len__()
+                for w in (worker, second)
+            }
+            answers = [
+                httpx.get(f"{w.url}/shipments/{sid}", timeout=10).status_code
+                for w in (worker, second)
+                for sid in ids
+            ]
+            if all(code == 200 for code in answers) and 0 not in mine:
+                break
+            assert time.monotonic() < deadline, (answers, mine)
+            time.sleep(2)
+    finally:
+        second.stop()
