@@ -1,10 +1,11 @@
 """``hub_windows``: event ids of the arrivals at a hub per 15-minute event-time window.
 
 Writer: the processing role's hub agent, from ``shipments.hub-arrivals`` (repartitioned by
-hub). Key: ``<hub>@<window start ms>``; value: the arrival event ids in arrival order, so the
-k-th arrival keeps its number when re-delivered. Changelog:
-``<app id>-processing-hub_windows-changelog``. Retention: windows older than 24 h of stream
-time no longer count (late); deleting them is not implemented yet.
+hub). Keys: ``<hub>@<window start ms>`` -> the arrival event ids in arrival order, so the k-th
+arrival keeps its number when re-delivered; and ``<hub>#index`` -> the hub's stream time and
+window starts. Changelog: ``<app id>-processing-hub_windows-changelog``. Retention: a hub's
+windows older than 24 h of its stream time are deleted as its arrivals come in (the deletes
+are written from the hub's own partition, so they land in the right changelog partition).
 """
 
 from __future__ import annotations

@@ -49,12 +49,27 @@ def test_late_arrival_past_retention_gets_no_number() -> None:
     assert counts.record("AMS", T0 + H, "s3", "e3").k == 1  # the next window still counts
 
 
-def test_expire_drops_windows_past_retention_only() -> None:
-    store: dict[str, list[str]] = {}
+def test_old_windows_of_a_hub_are_dropped_as_its_stream_time_moves() -> None:
+    store: dict[str, object] = {}
     counts = HubWindowCounts(store=store, retention_ms=H)
     counts.record("AMS", T0, "s1", "e1")
     counts.record("AMS", T0 + H, "s2", "e2")
-    assert counts.expire() == []  # the first window ended 45 min before stream time
+    assert f"AMS@{T0}" in store  # the first window ended 45 min before stream time
+    counts.record("RTM", T0 + 9 * H, "s9", "e9")  # another hub's time does not expire AMS
+    assert f"AMS@{T0}" in store
     counts.record("AMS", T0 + H + WINDOW_MS, "s3", "e3")
-    assert counts.expire() == [f"AMS@{T0}"]
-    assert sorted(store) == [f"AMS@{T0 + H}", f"AMS@{T0 + H + WINDOW_MS}"]
+    assert sorted(k for k in store if k.startswith("AMS@")) == [
+        f"AMS@{T0 + H}",
+        f"AMS@{T0 + H + WINDOW_MS}",
+    ]
+    assert store["AMS#index"] == {
+        "stream_time": T0 + H + WINDOW_MS,
+        "starts": [T0 + H, T0 + H + WINDOW_MS],
+    }
+
+
+def test_stream_time_survives_a_new_instance_on_the_same_store() -> None:
+    store: dict[str, object] = {}
+    HubWindowCounts(store=store, retention_ms=H).record("AMS", T0 + 3 * H, "s1", "e1")
+    late = HubWindowCounts(store=store, retention_ms=H).record("AMS", T0, "s2", "e2")
+    assert late.late and late.k is None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 WINDOW_MS = 15 * 60 * 1000
 DEFAULT_RETENTION_MS = 24 * 3_600_000
@@ -57,49 +58,59 @@ class Arrival:
     late: bool = False
 
 
+def index_key(hub: str) -> str:
+    """Table key of a hub's own bookkeeping: its stream time and the windows it holds."""
+    return f"{hub}#index"
+
+
 class HubWindowCounts:
-    """Numbers arrivals per hub window, once per event id, and expires old windows."""
+    """Numbers arrivals per hub window, once per event id, and expires old windows.
+
+    Stream time is kept *per hub* in the store (``index_key``), next to the list of the hub's
+    window starts. Both are written while handling that hub's arrivals, so they live in the
+    hub's changelog partition, survive restarts and move with the partition on a rebalance;
+    lateness and expiry then depend only on the hub's own arrival order, never on which other
+    hubs a worker happens to hold.
+    """
 
     def __init__(
         self,
-        store: MutableMapping[str, list[str]] | None = None,
+        store: MutableMapping[str, Any] | None = None,
         retention_ms: int = DEFAULT_RETENTION_MS,
     ) -> None:
-        self.store: MutableMapping[str, list[str]] = {} if store is None else store
+        self.store: MutableMapping[str, Any] = {} if store is None else store
         self.retention_ms = retention_ms
-        self.stream_time: int | None = None
-        """Greatest occurred_at seen by this instance; it only moves forward."""
 
     def record(self, hub: str, occurred_at: int, shipment_id: str, event_id: str) -> Arrival:
-        """Count one arrival and return its number k in its window."""
-        if self.stream_time is None or occurred_at > self.stream_time:
-            self.stream_time = occurred_at
+        """Count one arrival, expire the hub's windows past retention, return k."""
+        index = dict(self.store.get(index_key(hub)) or {"stream_time": None, "starts": []})
+        stream_time = max(occurred_at, index["stream_time"] or occurred_at)
         start = window_start(occurred_at)
         arrival = Arrival(
             hub=hub, shipment_id=shipment_id, event_id=event_id, window_start=start, k=None
         )
-        key = window_key(hub, occurred_at)
-        if self.is_expired(start):
-            # Decided by stream time alone, not by whether expire() already ran (a timer),
-            # so that the same input always gives the same k.
-            return replace(arrival, late=True)
-        ids = list(self.store.get(key) or ())
-        if event_id in ids:
-            return replace(arrival, k=ids.index(event_id) + 1, redelivered=True)
-        ids.append(event_id)
-        # Assign, not mutate in place: a Faust table only logs a change on __setitem__.
-        self.store[key] = ids
-        return replace(arrival, k=len(ids))
+        starts = [s for s in index["starts"] if not self.is_expired(s, stream_time)]
+        for gone in set(index["starts"]) - set(starts):
+            self.store.pop(window_key(hub, gone), None)
+        if self.is_expired(start, stream_time):
+            result = replace(arrival, late=True)
+        else:
+            key = window_key(hub, occurred_at)
+            ids = list(self.store.get(key) or ())
+            if event_id in ids:
+                result = replace(arrival, k=ids.index(event_id) + 1, redelivered=True)
+            else:
+                ids.append(event_id)
+                # Assign, not mutate in place: a Faust table only logs a change on __setitem__.
+                self.store[key] = ids
+                result = replace(arrival, k=len(ids))
+            if start not in starts:
+                starts.append(start)
+        new_index = {"stream_time": stream_time, "starts": sorted(starts)}
+        if new_index != index:
+            self.store[index_key(hub)] = new_index
+        return result
 
-    def is_expired(self, start: int) -> bool:
-        """Whether the window starting at ``start`` is past retention in stream time."""
-        if self.stream_time is None:
-            return False
-        return start + WINDOW_MS + self.retention_ms <= self.stream_time
-
-    def expire(self) -> list[str]:
-        """Drop the windows past retention; return their keys (for logs and metrics)."""
-        expired = [key for key in list(self.store) if self.is_expired(parse_window_key(key)[1])]
-        for key in expired:
-            del self.store[key]
-        return expired
+    def is_expired(self, start: int, stream_time: int) -> bool:
+        """Whether the window starting at ``start`` is past retention at ``stream_time``."""
+        return start + WINDOW_MS + self.retention_ms <= stream_time
