@@ -41,6 +41,30 @@ def register(p: Pipeline) -> None:
     memory = decision_memory.declare(app, p.settings)
     stream_time = decision_memory.declare_stream_time(app, p.settings)
     checked: dict[int, int] = {}  # partition -> stream time at the last R7 check
+    # R7 candidates per partition: shipment -> (last event time, nothing more to escalate).
+    # Kept in memory so a tick does not decode the whole table; rebuilt from the table (one
+    # scan) after every rebalance, since partitions and their memory may have moved.
+    silences: dict[int, dict[str, tuple[int | None, bool]]] = {}
+    rebuild_needed = [True]
+
+    def note(partition: int, mem: DecisionMemory) -> None:
+        silences.setdefault(partition, {})[mem.shipment_id] = (
+            mem.last_event_at,
+            mem.closed or mem.silence_escalated,
+        )
+
+    def rebuild() -> None:
+        silences.clear()
+        for key, value in memory.items():
+            sid = key.decode() if isinstance(key, bytes) else key
+            note(partition_for(sid, partitions), DecisionMemory.from_json(value))
+        rebuild_needed[0] = False
+
+    async def on_assigned(_sender: Any, *_args: Any, **_kw: Any) -> None:
+        rebuild_needed[0] = True
+
+    # mode types receivers with a keyword-only `signal`; ours takes it through **_kw.
+    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
     def on_committed(d: Decision, ingested_at: int | None) -> Any:
         def callback(_fut: Any) -> None:
@@ -68,6 +92,7 @@ def register(p: Pipeline) -> None:
         for d in taken:
             await emit(d, int(ingested) if ingested else None)
         memory[sid] = new_memory.to_json()
+        note(partition, new_memory)
         key = str(partition)
         if update.event.occurred_at > (stream_time.get(key) or 0):
             stream_time[key] = update.event.occurred_at
@@ -78,15 +103,21 @@ def register(p: Pipeline) -> None:
         if now is None:
             return
         checked[partition] = now
-        for key, value in list(memory.items()):
-            sid = key.decode() if isinstance(key, bytes) else key
-            if partition_for(sid, partitions) != partition:
+        if rebuild_needed[0]:
+            rebuild()
+        for sid, (last_at, done) in list(silences.get(partition, {}).items()):
+            if done or last_at is None or now - last_at < rules.R7_SILENCE_MS:
+                continue
+            value = memory.get(sid)
+            if value is None:
                 continue
             mem = DecisionMemory.from_json(value)
             d = rules.stalled(mem, now, now_ms())
             if d is not None:
                 await emit(d, None)
-                memory[sid] = mem.remember(d).to_json()
+                mem = mem.remember(d)
+                memory[sid] = mem.to_json()
+            note(partition, mem)
 
     async def decide(stream: StreamT) -> None:
         async for event in stream.events():
