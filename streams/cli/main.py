@@ -7,13 +7,25 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from streams.cli import bootstrap, ingest, load, reconcile, schemas, summary
+from streams.cli import (
+    bootstrap,
+    dlq,
+    get,
+    ingest,
+    lag,
+    load,
+    reconcile,
+    schemas,
+    summary,
+    tail,
+    topics,
+)
 from streams.errors import ShipstreamError
 from streams.settings import Settings, SettingsError, from_env
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
-MODULES = (bootstrap, schemas, ingest, load, reconcile, summary)
+MODULES = (bootstrap, schemas, ingest, load, reconcile, summary, topics, lag, tail, get, dlq)
 
 
 def parser() -> argparse.ArgumentParser:

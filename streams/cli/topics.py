@@ -1,0 +1,253 @@
+"""``shipstream topics [--all]``: the catalogue's topics as the broker has them.
+
+Partitions, low/high offsets per partition (so records present), and the config that matters
+for retention, read from the broker (``describe_configs``), not from the catalogue: the point
+is to see what the cluster really holds, drift included.
+
+Also home of :func:`resolve`, the short-name lookup (``events`` → ``shipments.events``) that
+``tail`` shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
+
+from streams import topics as catalogue
+from streams.errors import ServiceUnavailable, ShipstreamError
+from streams.kafka import admin
+from streams.settings import Settings
+
+SHOWN_CONFIG = ("cleanup.policy", "retention.ms")
+TIMEOUT = 10.0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Declare the sub-command."""
+    p = sub.add_parser("topics", help="partitions, offsets and config of the catalogue's topics")
+    p.add_argument("--all", action="store_true", help="every topic on the broker")
+    p.add_argument("--brief", action="store_true", help="one line per topic, no partitions")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=run)
+
+
+def short_name(spec: catalogue.TopicSpec) -> str:
+    """``shipments.events`` → ``events``; ``reference.hubs`` → ``hubs``."""
+    return spec.name.rsplit(".", 1)[-1]
+
+
+def resolve(settings: Settings, name: str) -> tuple[str, catalogue.TopicSpec | None]:
+    """The concrete topic a user means, and its catalogue entry when it has one.
+
+    Accepts a short catalogue name (``events``), a catalogue name (``shipments.events``, the
+    prefix is applied) or a concrete name (prefixed, or any other topic on the broker).
+    """
+    for spec in catalogue.CATALOGUE:
+        if name in (short_name(spec), spec.name, settings.topic(spec.name)):
+            return settings.topic(spec.name), spec
+    return name, None
+
+
+@dataclass
+class TopicInfo:
+    """One topic as the broker reports it."""
+
+    name: str
+    exists: bool
+    offsets: dict[int, tuple[int, int]] = field(default_factory=dict)
+    config: dict[str, str | None] = field(default_factory=dict)
+    expected_partitions: int | None = None
+    expected_config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def partitions(self) -> int:
+        """Partition count."""
+        return len(self.offsets)
+
+    @property
+    def records(self) -> int:
+        """Records present: high - low summed (approximate with compaction, transactions)."""
+        return sum(high - low for low, high in self.offsets.values())
+
+    def drift(self) -> list[str]:
+        """Where a catalogue topic differs from its declaration."""
+        if not self.exists:
+            return ["missing; run `shipstream bootstrap`"]
+        out = []
+        if self.expected_partitions is not None and self.expected_partitions != self.partitions:
+            out.append(f"{self.partitions} partitions, declared {self.expected_partitions}")
+        for key, want in self.expected_config.items():
+            if self.config.get(key) != want:
+                out.append(f"{key}={self.config.get(key)}, declared {want}")
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "name": self.name,
+            "exists": self.exists,
+            "partitions": self.partitions,
+            "records": self.records,
+            "config": self.config,
+            "offsets": [
+                {"partition": p, "low": low, "high": high, "records": high - low}
+                for p, (low, high) in sorted(self.offsets.items())
+            ],
+            "drift": self.drift(),
+        }
+
+
+def _result(future: Any, what: str, settings: Settings) -> Any:
+    try:
+        return future.result(timeout=TIMEOUT + 5)
+    except (KafkaException, TimeoutError) as exc:
+        msg = f"{what} failed on Kafka at {settings.broker} ({exc}); check it with `make status`"
+        raise ShipstreamError(msg) from exc
+
+
+def _watermarks(
+    client: AdminClient, settings: Settings, partitions: list[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[int, int]]:
+    if not partitions:
+        return {}
+    ends: list[dict[tuple[str, int], int]] = []
+    for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):
+        request = {TopicPartition(t, p): spec for t, p in partitions}
+        futures = client.list_offsets(request, request_timeout=TIMEOUT)
+        ends.append(
+            {
+                (tp.topic, tp.partition): int(_result(f, "list offsets", settings).offset)
+                for tp, f in futures.items()
+            }
+        )
+    return {tp: (ends[0][tp], ends[1][tp]) for tp in partitions}
+
+
+def _configs(
+    client: AdminClient, settings: Settings, names: list[str]
+) -> dict[str, dict[str, str | None]]:
+    if not names:
+        return {}
+    resources = [ConfigResource(ResourceType.TOPIC, n) for n in names]
+    out = {}
+    for res, fut in client.describe_configs(resources, request_timeout=TIMEOUT).items():
+        entries = _result(fut, f"describe config of {res.name}", settings)
+        out[res.name] = {k: (entries[k].value if k in entries else None) for k in SHOWN_CONFIG}
+    return out
+
+
+def describe(settings: Settings, all_topics: bool = False) -> list[TopicInfo]:
+    """The catalogue's topics (or every topic) with offsets and config from the broker."""
+    admin.check_broker(settings, timeout=5)
+    client = admin.admin(settings)
+    try:
+        metadata = client.list_topics(timeout=TIMEOUT).topics
+    except KafkaException as exc:
+        msg = f"cannot reach Kafka at {settings.broker} ({exc}); start it with `make up`"
+        raise ServiceUnavailable(msg) from exc
+    if all_topics:
+        infos = [TopicInfo(name, True) for name in sorted(metadata)]
+    else:
+        infos = [
+            TopicInfo(
+                settings.topic(spec.name),
+                settings.topic(spec.name) in metadata,
+                expected_partitions=catalogue.partitions_of(spec, settings),
+                expected_config=catalogue.topic_config(spec),
+            )
+            for spec in catalogue.CATALOGUE
+        ]
+    present = [i for i in infos if i.exists and metadata[i.name].error is None]
+    marks = _watermarks(
+        client, settings, [(i.name, p) for i in present for p in metadata[i.name].partitions]
+    )
+    configs = _configs(client, settings, [i.name for i in present])
+    for info in present:
+        info.offsets = {p: marks[(info.name, p)] for p in metadata[info.name].partitions}
+        info.config = configs[info.name]
+    return infos
+
+
+def human_ms(raw: str | None) -> str:
+    """``604800000`` → ``7d``; ``-1`` → ``forever``."""
+    if raw is None:
+        return "-"
+    try:
+        ms = int(raw)
+    except ValueError:
+        return raw
+    if ms < 0:
+        return "forever"
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms >= size and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def table(rows: Iterable[Iterable[object]], header: Iterable[str]) -> str:
+    """Text columns two spaces apart; columns of numbers (and their header) right-aligned."""
+    body = [["-" if c is None else c for c in r] for r in rows]
+    head = list(header)
+    numeric = [
+        all(isinstance(r[i], int) or r[i] in ("-", "") for r in body)
+        and any(isinstance(r[i], int) for r in body)
+        for i in range(len(head))
+    ]
+    widths = [max(len(str(r[i])) for r in [head, *body]) for i in range(len(head))]
+    lines = []
+    for row in [head, *body]:
+        cells = [
+            str(c).rjust(w) if num else str(c).ljust(w)
+            for c, w, num in zip(row, widths, numeric, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def render(infos: list[TopicInfo], brief: bool = False) -> str:
+    """The table output."""
+    out = [
+        table(
+            (
+                [
+                    i.name,
+                    i.partitions if i.exists else "missing",
+                    i.records if i.exists else None,
+                    i.config.get("cleanup.policy"),
+                    human_ms(i.config.get("retention.ms")) if i.exists else None,
+                    "; ".join(i.drift()),
+                ]
+                for i in infos
+            ),
+            ("TOPIC", "PARTITIONS", "RECORDS", "CLEANUP", "RETENTION", "NOTE"),
+        )
+    ]
+    if not brief:
+        for info in infos:
+            if not info.offsets:
+                continue
+            out.append(f"\n{info.name}")
+            rows = [[p, low, high, high - low] for p, (low, high) in sorted(info.offsets.items())]
+            sub = table(rows, ("PARTITION", "LOW", "HIGH", "RECORDS"))
+            out.append("\n".join("  " + line for line in sub.splitlines()))
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the topics; exit 0 even with drift (it is reported, not an error)."""
+    infos = describe(settings, args.all)
+    if args.json:
+        print(json.dumps([i.as_json() for i in infos], indent=2))
+    else:
+        print(render(infos, args.brief))
+    missing = [i.name for i in infos if not i.exists]
+    if missing:
+        print(f"missing: {', '.join(missing)}; run `shipstream bootstrap`", file=sys.stderr)
+    return 0
