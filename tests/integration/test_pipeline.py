@@ -200,7 +200,7 @@ def test_scenario_gives_exactly_the_decisions_the_rules_require(stack) -> None: 
         (f"{p}LATE", "R3", "EXPEDITE"),
         (stalled, "R7", "ESCALATE"),
     }
-    got = wait_for(lambda: decisions_of(settings, p), 11, timeout=120)
+    got = wait_for(lambda: decisions_of(settings, p), 10, timeout=120)
     triples = [(d["shipment_id"], d["rule"], d["action"]) for d in got]
     # Which of the three arrivals is the third at the hub depends on the order in which the
     # three shipments' partitions reach the hub agent: exactly one of them is rerouted.
