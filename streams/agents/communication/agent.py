@@ -1,9 +1,10 @@
 """Communication role: delivers each decision to its endpoint and records the outcome.
 
-Decisions are taken in batches and delivered concurrently, each endpoint behind its own
-concurrency limit and circuit breaker, so one slow endpoint delays its own actions only. The
-batch completes before the next is taken, and faust commits offsets only for records whose
-processing returned, so a crash re-delivers at most the batch in flight — harmless, because
+Each decision is delivered in its own task, behind its endpoint's concurrency limit and
+circuit breaker, so a slow or failing endpoint delays only its own actions; at most
+``MAX_IN_FLIGHT`` deliveries run at once (backpressure on the stream beyond that). Events
+are acked in offset order (``inflight.InOrderAcker``), so the committed offset never passes a
+delivery still in flight: a crash re-delivers what was in flight, which is harmless because
 the ``Idempotency-Key`` makes the endpoint answer 409 (DUPLICATE) the second time.
 """
 
@@ -18,6 +19,7 @@ from faust.types import EventT, StreamT
 
 from streams import topics as cat
 from streams.agents.communication.delivery import Deliverer, Endpoint, RetryPolicy
+from streams.agents.communication.inflight import Entry, InOrderAcker
 from streams.dead_letter import from_exception
 from streams.errors import DecodeError, Reason, ServiceUnavailable
 from streams.model import ActionResult, ActionStatus, Decision
@@ -26,8 +28,7 @@ from streams.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 STAGE = "communication"
-BATCH = 200
-BATCH_WITHIN_S = 0.2
+MAX_IN_FLIGHT = 512
 HTTP_TIMEOUT_S = 10.0
 
 
@@ -113,25 +114,39 @@ def register(p: Pipeline) -> None:
         for endpoint in endpoints.values():
             metrics.circuit_open.labels(endpoint.url).set(endpoint.breaker.state == "open")
 
+    acker = InOrderAcker()
+    slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def deliver_and_ack(event: EventT, entry: Entry) -> None:
+        try:
+            await deliver(event)
+        except Exception as exc:  # a bug must not lose the record: dead-letter it
+            log.exception("delivery of %s failed", event.message.tp)
+            m = event.message
+            await p.dead_letter(
+                from_exception(
+                    exc,
+                    key=m.key,
+                    value=m.value,
+                    stage=STAGE,
+                    reason=Reason.INTERNAL_ERROR,
+                    source_topic=m.topic,
+                    source_partition=m.partition,
+                    source_offset=m.offset,
+                )
+            )
+        finally:
+            acker.done(entry)
+            slots.release()
+
     async def run(stream: StreamT) -> None:
-        # take_events exists on faust-streaming's Stream but not on its StreamT interface
-        async for batch in stream.take_events(BATCH, within=BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            results = await asyncio.gather(*(deliver(e) for e in batch), return_exceptions=True)
-            for event, outcome in zip(batch, results, strict=True):
-                if isinstance(outcome, BaseException):
-                    log.error("delivery of %s failed: %r", event.message.tp, outcome)
-                    m = event.message
-                    await p.dead_letter(
-                        from_exception(
-                            outcome,
-                            key=m.key,
-                            value=m.value,
-                            stage=STAGE,
-                            reason=Reason.INTERNAL_ERROR,
-                            source_topic=m.topic,
-                            source_partition=m.partition,
-                            source_offset=m.offset,
-                        )
-                    )
+        # noack exists on faust's Stream but not on its StreamT interface
+        async for event in stream.noack().events():  # type: ignore[attr-defined]
+            await slots.acquire()
+            entry = acker.track(event, event.message.tp)
+            task = asyncio.create_task(deliver_and_ack(event, entry))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     p.app.agent(p.raw_topic(cat.DECISIONS), name=f"{STAGE}.deliveries")(run)
