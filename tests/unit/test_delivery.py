@@ -103,3 +103,22 @@ def test_breaker_half_opens_after_reset_and_closes_on_success() -> None:
     assert b.allow() and not b.allow()  # one trial at a time
     b.record_success()
     assert b.state == "closed"
+
+
+async def test_a_hanging_endpoint_does_not_hold_up_another() -> None:
+    import asyncio
+
+    release = asyncio.Event()
+
+    async def transport(url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        if url.endswith("HOLD"):
+            await release.wait()
+        return 200
+
+    endpoints = {a.value: Endpoint(f"http://x/{a.value}", 1) for a in Action}
+    d = Deliverer(endpoints, transport, RetryPolicy(attempts=1), sleep=no_sleep)
+    stuck = asyncio.create_task(d.deliver(decision(Action.HOLD)))
+    done = await asyncio.wait_for(d.deliver(decision(Action.CLOSE)), timeout=1)
+    assert done.status is ActionStatus.DELIVERED and not stuck.done()
+    release.set()
+    assert (await stuck).status is ActionStatus.DELIVERED
