@@ -12,7 +12,6 @@ import argparse
 import json
 from pathlib import Path
 
-from streams.agents.ingestion.validation import ValidationError, parse_record
 from streams.kafka.events import EventPublisher
 from streams.loadgen.config import LifecycleConfig
 from streams.loadgen.driver import drive
@@ -63,16 +62,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     config = LifecycleConfig(seed=args.seed, concurrency=args.concurrency)
     items = counted(generate_items(config), summary)
 
+    sent = [0]
+
     def sink(batch: list[Item]) -> None:
-        for i, item in enumerate(batch):
-            if isinstance(item.value, bytes):
-                pub.publish_raw(item.key.encode() if item.key else None, item.value)
-                continue
-            try:
-                pub.publish(parse_record(item.value))
-            except ValidationError as exc:
-                raw = json.dumps(item.value, separators=(",", ":")).encode()
-                pub.reject(raw, exc.reason, exc.message, "loadgen", i)
+        for item in batch:
+            pub.publish_generated(item, sent[0])
+            sent[0] += 1
 
     result = drive(
         items,

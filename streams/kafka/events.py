@@ -6,14 +6,17 @@ reason and the original bytes, so the file's every line is accounted for.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
+from streams.agents.ingestion.validation import ValidationError, parse_record
 from streams.codecs.avro import AvroSerde
 from streams.dead_letter import DeadLetter
 from streams.kafka.producer import make_producer
+from streams.loadgen.items import Item
 from streams.model import ShipmentEvent
 from streams.pipeline import INGESTED_AT_HEADER, now_ms
 from streams.settings import Settings
@@ -84,6 +87,21 @@ class EventPublisher:
         )
         self._produce(self.dlq_topic, letter.key, letter.value, headers=letter.headers())
         self.counts["rejected"] += 1
+
+    def publish_generated(self, item: Item, index: int, source: str = "loadgen") -> None:
+        """Send one load-generator item the way the real sources would.
+
+        Raw bytes go to the topic as they are (for processing to dead-letter); JSON records go
+        through ingestion's validation, so malformed ones are dead-lettered at ingestion.
+        """
+        if isinstance(item.value, bytes):
+            self.publish_raw(item.key.encode() if item.key else None, item.value)
+            return
+        try:
+            self.publish(parse_record(item.value))
+        except ValidationError as exc:
+            raw = json.dumps(item.value, separators=(",", ":")).encode()
+            self.reject(raw, exc.reason, exc.message, source, index)
 
     def flush(self, timeout: float = 60.0) -> None:
         """Wait for every record to be acknowledged; raise if some were not."""
