@@ -33,8 +33,15 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from streams import topics as catalogue
 from streams.agents.ingestion.validation import ValidationError, parse_record
-from streams.cli.tail import ValueDecoder, bytes_field, dumps, framed_schema_id, iso_ms
-from streams.cli.topics import table
+from streams.cli.tail import (
+    ValueDecoder,
+    bytes_field,
+    check_registry,
+    dumps,
+    framed_schema_id,
+    iso_ms,
+)
+from streams.cli.topics import admin_client, check_broker, client_logger, table
 from streams.codecs.avro import AvroSerde
 from streams.errors import ServiceUnavailable, ShipstreamError
 from streams.kafka import admin, reader
@@ -176,7 +183,7 @@ def dlq_order(records: Iterable[Record]) -> list[Record]:
 
 def read_letters(settings: Settings) -> list[Letter]:
     """Every dead letter present now, in DLQ order."""
-    admin.check_broker(settings, timeout=5)
+    check_broker(settings)
     return [
         Letter(r) for r in dlq_order(reader.read_all(settings, settings.topic(catalogue.DLQ.name)))
     ]
@@ -185,7 +192,7 @@ def read_letters(settings: Settings) -> list[Letter]:
 def redriven_positions(settings: Settings) -> dict[str, dict[str, Any]]:
     """Markers of redriven dead letters (empty when nothing was ever redriven)."""
     name = settings.topic(REDRIVEN.name)
-    if name not in admin.admin(settings).list_topics(timeout=10).topics:
+    if name not in admin_client(settings).list_topics(timeout=10).topics:
         return {}
     out: dict[str, dict[str, Any]] = {}
     for r in reader.read_all(settings, name):
@@ -274,11 +281,11 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def read_one(settings: Settings, topic: str, partition: int, offset: int) -> Record | None:
     """The record at one position, or None when the partition does not hold it."""
-    admin.check_broker(settings, timeout=5)
+    check_broker(settings)
     marks = reader.end_offsets(settings, topic)
     if partition not in marks or not marks[partition][0] <= offset < marks[partition][1]:
         return None
-    c = reader.consumer(settings)
+    c = reader.consumer(settings, logger=client_logger())
     try:
         c.assign([TopicPartition(topic, partition, offset)])
         deadline = time.monotonic() + 30
@@ -419,7 +426,9 @@ class Redrive:
         self.settings = settings
         self.marker_topic = settings.topic(REDRIVEN.name)
         tx_id = f"{settings.app_id}-dlq-redrive-{settings.topic(catalogue.DLQ.name)}"
-        self.producer = make_producer(settings, **{"transactional.id": tx_id, "linger.ms": 20})
+        self.producer = make_producer(
+            settings, logger=client_logger(), **{"transactional.id": tx_id, "linger.ms": 20}
+        )
         self.errors: list[str] = []
         self.delivered: dict[str, tuple[str, int, int]] = {}
 
@@ -487,13 +496,14 @@ class Redrive:
 
 def run_redrive(args: argparse.Namespace, settings: Settings) -> int:
     """Redrive the matching dead letters; print the counts."""
-    admin.check_broker(settings, timeout=5)
+    letters = select(read_letters(settings), args.stage, args.reason)
     redrive = None if args.dry_run else Redrive(settings)
     if redrive is not None:
-        redrive.start()  # before reading the markers: see the module docstring
-    letters = select(read_letters(settings), args.stage, args.reason)
+        if any(x.from_ingestion for x in letters):
+            check_registry(settings)  # they are Avro-encoded: fail before anything is done
+        redrive.start()  # fences an earlier redrive before the markers are read
     done = set(redriven_positions(settings))
-    existing = set(admin.admin(settings).list_topics(timeout=10).topics)
+    existing = set(admin_client(settings).list_topics(timeout=10).topics)
     steps = plan(letters, done, existing, settings.topic(catalogue.EVENTS.name), args.to)
     for s in steps:
         if s.action in ("invalid", "skip"):

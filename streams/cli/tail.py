@@ -32,11 +32,11 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from streams import topics as catalogue
-from streams.cli.topics import resolve
+from streams.cli.topics import check_broker, client_logger, resolve
 from streams.codecs import registry
 from streams.codecs.avro import HEADER, MAGIC, AvroSerde
 from streams.errors import DecodeError, Reason, RegistryError, ServiceUnavailable, ShipstreamError
-from streams.kafka import admin, reader
+from streams.kafka import reader
 from streams.kafka.partitioner import partition_for
 from streams.kafka.reader import Record
 from streams.model import to_epoch_ms
@@ -329,8 +329,7 @@ def check_registry(settings: Settings) -> None:
 
 def watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
     """Low/high offsets per partition of an existing topic (errors say what to do)."""
-    admin.check_broker(settings, timeout=5)
-    topics = admin.admin(settings).list_topics(timeout=10).topics
+    topics = check_broker(settings).list_topics(timeout=10).topics
     if topic not in topics:
         msg = f"no topic {topic} on {settings.broker}; `shipstream topics --all` lists them"
         raise ShipstreamError(msg)
@@ -401,7 +400,7 @@ class Tail:
         self.key = None if key is None else key.encode()
         self.limit = limit
         self.decoder = ValueDecoder(settings, spec)
-        self.consumer = reader.consumer(settings)
+        self.consumer = reader.consumer(settings, logger=client_logger())
         self.emit = emit or (lambda line: print(line, flush=follow))
         self.printed = 0
         self.pending: set[int] = set()

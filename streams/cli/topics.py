@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,11 +23,11 @@ from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, Resou
 
 from streams import topics as catalogue
 from streams.errors import ServiceUnavailable, ShipstreamError
-from streams.kafka import admin
 from streams.settings import Settings
 
 SHOWN_CONFIG = ("cleanup.policy", "retention.ms")
 TIMEOUT = 10.0
+CHECK_TIMEOUT = 5.0
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,6 +37,39 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--brief", action="store_true", help="one line per topic, no partitions")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=run)
+
+
+def client_logger() -> logging.Logger:
+    """Where librdkafka's own log goes: shown with ``-v`` only.
+
+    Unrouted, a client facing a closed port writes a ``Connect … failed`` line to stderr every
+    50 ms; the CLI says it once, in its error.
+    """
+    log = logging.getLogger("streams.cli.librdkafka")
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        log.setLevel(logging.CRITICAL + 1)
+    return log
+
+
+def client_config(settings: Settings) -> dict[str, Any]:
+    """Config every CLI client shares (pass to consumers, producers, the lag sampler)."""
+    return {"bootstrap.servers": settings.broker, "logger": client_logger()}
+
+
+def admin_client(settings: Settings) -> AdminClient:
+    """An admin client that fails fast and keeps librdkafka's log off the terminal."""
+    return AdminClient({**client_config(settings), "socket.timeout.ms": int(TIMEOUT * 1000)})
+
+
+def check_broker(settings: Settings) -> AdminClient:
+    """The admin client, once the broker answered; else ServiceUnavailable naming it."""
+    client = admin_client(settings)
+    try:
+        client.list_topics(timeout=CHECK_TIMEOUT)
+    except KafkaException as exc:
+        msg = f"cannot reach Kafka at {settings.broker} ({exc}); start it with `make up`"
+        raise ServiceUnavailable(msg) from exc
+    return client
 
 
 def short_name(spec: catalogue.TopicSpec) -> str:
@@ -145,13 +179,8 @@ def _configs(
 
 def describe(settings: Settings, all_topics: bool = False) -> list[TopicInfo]:
     """The catalogue's topics (or every topic) with offsets and config from the broker."""
-    admin.check_broker(settings, timeout=5)
-    client = admin.admin(settings)
-    try:
-        metadata = client.list_topics(timeout=TIMEOUT).topics
-    except KafkaException as exc:
-        msg = f"cannot reach Kafka at {settings.broker} ({exc}); start it with `make up`"
-        raise ServiceUnavailable(msg) from exc
+    client = check_broker(settings)
+    metadata = client.list_topics(timeout=TIMEOUT).topics
     if all_topics:
         infos = [TopicInfo(name, True) for name in sorted(metadata)]
     else:
@@ -193,8 +222,8 @@ def human_ms(raw: str | None) -> str:
 
 def table(rows: Iterable[Iterable[object]], header: Iterable[str]) -> str:
     """Text columns two spaces apart; columns of numbers (and their header) right-aligned."""
-    body = [["-" if c is None else c for c in r] for r in rows]
-    head = list(header)
+    body: list[list[object]] = [["-" if c is None else c for c in r] for r in rows]
+    head: list[object] = list(header)
     numeric = [
         all(isinstance(r[i], int) or r[i] in ("-", "") for r in body)
         and any(isinstance(r[i], int) for r in body)
