@@ -25,7 +25,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -441,7 +441,7 @@ class Redrive:
             msg = f"cannot start a transaction on {self.settings.broker} ({exc})"
             raise ShipstreamError(msg) from exc
 
-    def _on_delivery(self, position: str) -> Any:
+    def _on_delivery(self, position: str) -> Callable[[KafkaError | None, Message], None]:
         def report(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
                 self.errors.append(f"{position}: {err.str()}")
@@ -471,13 +471,13 @@ class Redrive:
         p.begin_transaction()
         try:
             for position, target, key, value, headers in payloads:
-                p.produce(
-                    target,
-                    key=key,
-                    value=value,
-                    headers=headers,
-                    on_delivery=self._on_delivery(position),
-                )
+                report = self._on_delivery(position)
+                while True:
+                    try:
+                        p.produce(target, key=key, value=value, headers=headers, on_delivery=report)
+                        break
+                    except BufferError:  # local queue full: let deliveries drain, then retry
+                        p.poll(0.1)
                 p.poll(0)
             p.flush(60)
             if self.errors or len(self.delivered) < len(payloads):

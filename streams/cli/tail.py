@@ -16,6 +16,7 @@ import argparse
 import base64
 import io
 import json
+import logging
 import os
 import re
 import sys
@@ -41,6 +42,8 @@ from streams.kafka.partitioner import partition_for
 from streams.kafka.reader import Record
 from streams.model import to_epoch_ms
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LAST = 10
 IDLE_TIMEOUT_S = 30.0
@@ -394,6 +397,7 @@ class Tail:
         emit: Callable[[str], None] | None = None,
     ) -> None:
         self.topic = topic
+        self.broker = settings.broker
         self.marks = marks
         self.start = start
         self.follow = follow
@@ -446,7 +450,11 @@ class Tail:
                 if err.code() == KafkaError._PARTITION_EOF:  # noqa: SLF001  # librdkafka's name
                     self.pending.discard(msg.partition() or 0)
                     continue
-                emsg = f"reading {self.topic}: {err.str()}"
+                if self.follow and not err.fatal():
+                    # a broker restart while following: librdkafka reconnects by itself
+                    log.warning("reading %s: %s (retrying)", self.topic, err.str())
+                    continue
+                emsg = f"reading {self.topic} from {self.broker}: {err.str()}"
                 raise ShipstreamError(emsg)
             rec = Record.of(msg)
             if not self.follow:
