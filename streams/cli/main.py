@@ -15,6 +15,7 @@ from streams.cli import (
     lag,
     load,
     reconcile,
+    rehearse,
     schemas,
     summary,
     tail,
@@ -25,7 +26,20 @@ from streams.settings import Settings, SettingsError, from_env
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
-MODULES = (bootstrap, schemas, ingest, load, reconcile, summary, topics, lag, tail, get, dlq)
+MODULES = (
+    bootstrap,
+    schemas,
+    ingest,
+    load,
+    reconcile,
+    summary,
+    topics,
+    lag,
+    tail,
+    get,
+    dlq,
+    rehearse,
+)
 
 
 def parser() -> argparse.ArgumentParser:
