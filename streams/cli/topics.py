@@ -14,11 +14,12 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
 
 from streams import topics as catalogue
@@ -28,6 +29,11 @@ from streams.settings import Settings
 SHOWN_CONFIG = ("cleanup.policy", "retention.ms")
 TIMEOUT = 10.0
 CHECK_TIMEOUT = 5.0
+RETRIES = 6
+TRANSIENT = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
+"""Answers about a topic created a moment ago, whose partitions have no leader yet (the admin
+API does not flag them retriable)."""
+_T = TypeVar("_T")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -138,12 +144,36 @@ class TopicInfo:
         }
 
 
-def _result(future: Any, what: str, settings: Settings) -> Any:
+def _retrying(what: str, settings: Settings, request: Callable[[], _T]) -> _T:
+    """Run an admin request, again while the broker answers with a retriable error.
+
+    Right after a topic is created its partitions have no leader for a moment
+    (NOT_LEADER_FOR_PARTITION); that is worth a short wait, not an error.
+    """
+    for attempt in range(RETRIES):
+        try:
+            return request()
+        except KafkaException as exc:
+            err = exc.args[0]
+            transient = err.retriable() or err.code() in TRANSIENT
+            if not transient or attempt == RETRIES - 1:
+                msg = f"{what} failed on Kafka at {settings.broker} ({exc}); see `make status`"
+                raise ShipstreamError(msg) from exc
+        except TimeoutError as exc:
+            msg = f"{what}: no answer from Kafka at {settings.broker}; see `make status`"
+            raise ShipstreamError(msg) from exc
+        time.sleep(0.5 * (attempt + 1))
+    raise AssertionError  # unreachable: the last attempt returns or raises
+
+
+def _unless_deleted(future: Any) -> Any:
+    """A future's result, or None when its topic was deleted since the metadata was read."""
     try:
         return future.result(timeout=TIMEOUT + 5)
-    except (KafkaException, TimeoutError) as exc:
-        msg = f"{what} failed on Kafka at {settings.broker} ({exc}); check it with `make status`"
-        raise ShipstreamError(msg) from exc
+    except KafkaException as exc:
+        if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return None
+        raise
 
 
 def _watermarks(
@@ -151,17 +181,20 @@ def _watermarks(
 ) -> dict[tuple[str, int], tuple[int, int]]:
     if not partitions:
         return {}
-    ends: list[dict[tuple[str, int], int]] = []
-    for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):
+
+    def offsets(spec: OffsetSpec) -> dict[tuple[str, int], int]:
         request = {TopicPartition(t, p): spec for t, p in partitions}
         futures = client.list_offsets(request, request_timeout=TIMEOUT)
-        ends.append(
-            {
-                (tp.topic, tp.partition): int(_result(f, "list offsets", settings).offset)
-                for tp, f in futures.items()
-            }
-        )
-    return {tp: (ends[0][tp], ends[1][tp]) for tp in partitions}
+        out = {}
+        for tp, f in futures.items():
+            info = _unless_deleted(f)
+            if info is not None:
+                out[(tp.topic, tp.partition)] = int(info.offset)
+        return out
+
+    lows = _retrying("list offsets", settings, lambda: offsets(OffsetSpec.earliest()))
+    highs = _retrying("list offsets", settings, lambda: offsets(OffsetSpec.latest()))
+    return {tp: (lows[tp], highs[tp]) for tp in partitions if tp in lows and tp in highs}
 
 
 def _configs(
@@ -169,12 +202,18 @@ def _configs(
 ) -> dict[str, dict[str, str | None]]:
     if not names:
         return {}
-    resources = [ConfigResource(ResourceType.TOPIC, n) for n in names]
-    out = {}
-    for res, fut in client.describe_configs(resources, request_timeout=TIMEOUT).items():
-        entries = _result(fut, f"describe config of {res.name}", settings)
-        out[res.name] = {k: (entries[k].value if k in entries else None) for k in SHOWN_CONFIG}
-    return out
+
+    def describe_all() -> dict[str, dict[str, str | None]]:
+        resources = [ConfigResource(ResourceType.TOPIC, n) for n in names]
+        out = {}
+        for res, fut in client.describe_configs(resources, request_timeout=TIMEOUT).items():
+            entries = _unless_deleted(fut)
+            if entries is None:
+                continue
+            out[res.name] = {k: (entries[k].value if k in entries else None) for k in SHOWN_CONFIG}
+        return out
+
+    return _retrying("describe topic configs", settings, describe_all)
 
 
 def describe(settings: Settings, all_topics: bool = False) -> list[TopicInfo]:
@@ -199,9 +238,15 @@ def describe(settings: Settings, all_topics: bool = False) -> list[TopicInfo]:
     )
     configs = _configs(client, settings, [i.name for i in present])
     for info in present:
-        info.offsets = {p: marks[(info.name, p)] for p in metadata[info.name].partitions}
-        info.config = configs[info.name]
-    return infos
+        info.offsets = {
+            p: marks[(info.name, p)]
+            for p in metadata[info.name].partitions
+            if (info.name, p) in marks
+        }
+        info.config = configs.get(info.name, {})
+        info.exists = bool(info.offsets) and info.name in configs
+    # a topic deleted while we looked (a shared broker): gone from --all, missing otherwise
+    return [i for i in infos if i.exists or not all_topics]
 
 
 def human_ms(raw: str | None) -> str:

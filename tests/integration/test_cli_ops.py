@@ -71,8 +71,8 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 def test_topics_shows_the_prefixed_catalogue(settings: Settings, cli: Cli) -> None:
     admin.ensure_topics(settings)
-    code, out, _ = cli("topics", "--json")
-    assert code == 0
+    code, out, err = cli("topics", "--json")
+    assert code == 0, err
     topics = {t["name"]: t for t in json.loads(out)}
     assert list(topics) == [settings.topic(s.name) for s in CATALOGUE]
     events, dlq, hubs = (
