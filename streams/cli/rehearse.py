@@ -91,14 +91,18 @@ def counter_source(args: argparse.Namespace) -> CounterSource:
 
 
 def lag_reader(sampler: LagSampler) -> LagReader:
-    """Total lag, ``None`` (logged) when the broker does not answer in time."""
+    """Lag per group, ``None`` (logged) when the broker does not answer in time."""
 
-    def read() -> int | None:
+    def read() -> dict[str, int] | None:
         try:
-            return sum(s.lag for s in sampler.sample())
+            samples = sampler.sample()
         except LagSampleError as exc:
             log.warning("lag not sampled: %s", exc)
             return None
+        by_group: dict[str, int] = {}
+        for s in samples:
+            by_group[s.group] = by_group.get(s.group, 0) + s.lag
+        return by_group
 
     return read
 

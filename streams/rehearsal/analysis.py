@@ -25,6 +25,8 @@ class Figures:
     processed_avg: float | None
     max_lag: int | None
     max_lag_at_s: float | None
+    #: The largest lag each group had (which stage fell behind).
+    max_lag_by_group: Mapping[str, int]
     #: Seconds from the end of the load to the first sample with lag <= the drain threshold;
     #: ``None`` when that never happened before the drain timeout.
     drain_s: float | None
@@ -39,6 +41,14 @@ class Figures:
 def _peak(values: Sequence[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return max(known) if known else None
+
+
+def _max_by_group(samples: Sequence[Sample]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in samples:
+        for group, lag in s.lag_by_group.items():
+            out[group] = max(out.get(group, 0), lag)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def drain_time(samples: Sequence[Sample], load_end_s: float, threshold: int = 0) -> float | None:
@@ -91,6 +101,7 @@ def compute(
         processed_avg=processed_avg,
         max_lag=max_lag,
         max_lag_at_s=max_lag_at,
+        max_lag_by_group=_max_by_group(samples),
         drain_s=drain_time(samples, load_s, drain_threshold),
         p50_peak_s=_peak([s.p50_s for s in samples]),
         p99_peak_s=_peak([s.p99_s for s in samples]),

@@ -49,6 +49,10 @@ def render(figures: Figures, results: Sequence[Result], context: Context) -> str
     """report.md."""
     f = figures
     lag = "n/a" if f.max_lag is None else f"{f.max_lag:,} records at {f.max_lag_at_s:.0f} s"
+    if len(f.max_lag_by_group) > 1:
+        lag += "; largest per group: " + ", ".join(
+            f"{g} {v:,}" for g, v in f.max_lag_by_group.items()
+        )
     drain = "did not drain" if f.drain_s is None else f"{f.drain_s:.1f} s"
     lines = [
         f"# Rehearsal report — {'PASS' if passed(results) else 'FAIL'}",
@@ -106,7 +110,9 @@ def write_samples(samples: Sequence[Sample], path: Path) -> Path:
         writer = csv.DictWriter(fh, fieldnames=[f.name for f in fields(Sample)])
         writer.writeheader()
         for s in samples:
-            writer.writerow(asdict(s))
+            row = asdict(s)
+            row["lag_by_group"] = " ".join(f"{g}={v}" for g, v in s.lag_by_group.items())
+            writer.writerow(row)
     return path
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -17,8 +17,8 @@ from streams.rehearsal.sources import CounterSource
 
 log = logging.getLogger(__name__)
 
-#: Total lag of the watched groups, or ``None`` when it could not be read this time.
-LagReader = Callable[[], "int | None"]
+#: Lag of each watched group, or ``None`` when it could not be read this time.
+LagReader = Callable[[], "Mapping[str, int] | None"]
 
 
 class Load(Protocol):
@@ -118,13 +118,13 @@ class Runner:
 
     def _observe(self, start: float, *, loading: bool) -> Observation:
         counters = self.counters.read()
-        lag = self.lag()
+        lag_by_group = self.lag()
         now = self.clock()
         return Observation(
             t=now - start,
             produced=self.load.produced,
             counters=counters,
-            lag=lag,
+            lag_by_group=lag_by_group,
             loading=loading,
             target_rate=self.load.target_rate(now) if loading else 0.0,
         )

@@ -25,12 +25,17 @@ class Observation:
     #: Records produced by the load so far (cumulative).
     produced: int
     counters: Counters
-    #: Total lag of the shipstream groups; ``None`` when the broker did not answer.
-    lag: int | None
+    #: Lag per consumer group; ``None`` when the broker did not answer.
+    lag_by_group: Mapping[str, int] | None
     #: The load was still running.
     loading: bool
     #: The profile's target rate at ``t`` (0 once the load ended).
     target_rate: float = 0.0
+
+    @property
+    def lag(self) -> int | None:
+        """Total lag of the groups."""
+        return None if self.lag_by_group is None else sum(self.lag_by_group.values())
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Sample:
     decisions: float
     loading: bool
     target_rate: float = 0.0
+    lag_by_group: Mapping[str, int] = field(default_factory=dict)
 
 
 def counter_delta(previous: float | None, current: float) -> float:
@@ -110,6 +116,7 @@ class Differ:
             decisions=_count(latency),
             loading=obs.loading,
             target_rate=obs.target_rate,
+            lag_by_group=dict(obs.lag_by_group or {}),
         )
 
     def _advance_processed(self, current: Mapping[str, float], *, baseline: bool) -> float | None:

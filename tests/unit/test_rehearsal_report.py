@@ -85,3 +85,21 @@ def test_plots_cope_with_nothing_measured(tmp_path: Path) -> None:
     objectives = slo.Objectives()
     report.write(tmp_path, blind, figures, slo.evaluate(figures, objectives), objectives, CONTEXT)
     assert all((tmp_path / n).read_bytes().startswith(PNG_MAGIC) for n in report.PLOTS)
+
+
+def test_several_groups_are_broken_down(tmp_path: Path) -> None:
+    samples = [
+        Sample(5, 100, 90, 500, 0.3, 2.0, 10, True, 100, {"s-processing": 100, "s-decision": 400}),
+        Sample(10, 0, 90, 0, 0.3, 2.0, 10, False, 0, {"s-processing": 0, "s-decision": 0}),
+    ]
+    figures = analysis.compute(
+        samples, profile="p", produced=500, load_s=5, interval_s=5, total_latency={}
+    )
+    assert figures.max_lag_by_group == {"s-decision": 400, "s-processing": 100}
+    objectives = slo.Objectives()
+    path = report.write(
+        tmp_path, samples, figures, slo.evaluate(figures, objectives), objectives, CONTEXT
+    )
+    assert "largest per group: s-decision 400, s-processing 100" in path.read_text()
+    csv_rows = (tmp_path / "samples.csv").read_text().splitlines()
+    assert csv_rows[1].endswith("s-processing=100 s-decision=400")

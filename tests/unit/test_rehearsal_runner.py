@@ -76,8 +76,8 @@ class FakeWorkers:
         inf = float("inf")
         return Counters({"w": self.processed}, {"w": {1.0: self.processed, inf: self.processed}})
 
-    def lag(self) -> int:
-        return int(self.load.produced - self.processed)
+    def lag(self) -> dict[str, int]:
+        return {"g": int(self.load.produced - self.processed)}
 
     def describe(self) -> str:
         return "fake"

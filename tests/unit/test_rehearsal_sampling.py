@@ -25,7 +25,8 @@ def obs(
     lag: int | None = 0,
     loading: bool = True,
 ) -> Observation:
-    return Observation(t, produced, Counters(processed, latency or {}), lag, loading, 100.0)
+    by_group = None if lag is None else {"g": lag}
+    return Observation(t, produced, Counters(processed, latency or {}), by_group, loading, 100.0)
 
 
 def test_counter_delta_survives_a_restart() -> None:
@@ -46,6 +47,7 @@ def test_first_observation_is_the_baseline() -> None:
     s = d.advance(obs(5, 500, {"w1": 1400.0}, lag=120))
     assert s is not None
     assert (s.produced_rate, s.processed_rate, s.lag, s.target_rate) == (100.0, 80.0, 120, 100.0)
+    assert s.lag_by_group == {"g": 120}
 
 
 def test_rates_sum_workers_and_a_missed_scrape_is_caught_up_later() -> None:
