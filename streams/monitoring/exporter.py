@@ -41,7 +41,10 @@ def register(
     the next tick, leaving the last values in place.
     """
     settings = pipeline.settings
-    sampler = sampler or LagSampler(settings.broker, groups=[settings.group_id])
+    # Every group of this deployment, not just the worker's own: when the last worker of a role
+    # is down, Prometheus drops its series, and only the other roles' workers can still report
+    # that role's growing lag (the alert rules take max per group/topic/partition).
+    sampler = sampler or LagSampler(settings.broker, group_prefix=f"{settings.app_id}-")
     writer = LagGaugeWriter(pipeline.metrics.consumer_lag)
     app: Any = pipeline.app
 
