@@ -1,0 +1,271 @@
+"""The invariants of SPEC's "Nothing lost" and "Delivery of decisions", read from the topics.
+
+Every topic is read with ``isolation.level=read_committed`` (``streams.kafka.reader``), so
+what an aborted transaction wrote does not count. The expected outcome is recomputed from the
+input topic alone (``expect``); the pipeline's own tables are only what is being checked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ops.chaos import expect
+from streams.agents.decision import rules
+from streams.agents.ingestion.validation import ValidationError, validate_event
+from streams.cli import reconcile
+from streams.codecs.avro import AvroSerde
+from streams.errors import DecodeError, Reason
+from streams.kafka import reader
+from streams.kafka.partitioner import partition_for
+from streams.model import ActionResult, Decision, Hub, ShipmentEvent
+from streams.reference.hubs import load_hubs
+from streams.settings import Settings
+from streams.topics import ACTIONS, DECISIONS, DLQ, EVENTS, UPDATES
+from tables import shipments
+
+log = logging.getLogger(__name__)
+
+#: Lists in the JSON result are cut to this many examples (counts stay exact).
+EXAMPLES = 20
+
+
+def shipped_hubs() -> dict[str, Hub]:
+    """The hub network the chaos stack publishes (the shipped one)."""
+    return {h["code"]: Hub.from_avro(h) for h in load_hubs()}
+
+
+def read_inputs(settings: Settings) -> Iterator[ShipmentEvent | None]:
+    """The input in offset order per partition; None for a record processing must dead-letter."""
+    serde = AvroSerde(settings, EVENTS)
+    for msg in reader.read_all(settings, settings.topic(EVENTS.name)):
+        try:
+            event = ShipmentEvent.from_avro(serde.decode(msg.value))
+            validate_event(event)
+        except (DecodeError, ValidationError):
+            yield None
+            continue
+        key = msg.key.decode(errors="replace") if msg.key else None
+        yield event if key == event.shipment_id else None
+
+
+def read_table(settings: Settings, role: str = "processing") -> dict[str, dict[str, Any]]:
+    """The final value per key of the ``shipments`` table's changelog."""
+    name = f"{settings.app_id}-{role}-{shipments.NAME}-changelog"
+    latest: dict[str, dict[str, Any]] = {}
+    for msg in reader.read_all(settings, name):
+        key = (msg.key or b"").decode()
+        if msg.value is None:
+            latest.pop(key, None)
+        else:
+            latest[key] = json.loads(msg.value)
+    return latest
+
+
+@dataclass
+class Consumed:
+    """What the decision agent consumed: the updates topic, in its order."""
+
+    updates: list[rules.Update] = field(default_factory=list)
+    per_event: Counter[str] = field(default_factory=Counter)
+    stream_time: dict[int, int] = field(default_factory=dict)
+    ticks: int = 0
+
+
+def read_updates(settings: Settings) -> Consumed:
+    """Updates (and R7 ticks) of ``shipments.updates`` as committed."""
+    out = Consumed()
+    for msg in reader.read_all(settings, settings.topic(UPDATES.name)):
+        payload = json.loads(msg.value or b"null")
+        if not isinstance(payload, dict) or payload.get("kind") != "event":
+            out.ticks += 1
+            continue
+        update = rules.Update.from_json(payload["update"])
+        out.updates.append(update)
+        event = update.event
+        out.per_event[f"{event.shipment_id}/{event.event_id}"] += 1
+        previous = out.stream_time.get(msg.partition, 0)
+        out.stream_time[msg.partition] = max(previous, event.occurred_at)
+    return out
+
+
+def read_decisions(settings: Settings) -> list[Decision]:
+    """Every committed decision, duplicates included."""
+    serde = AvroSerde(settings, DECISIONS)
+    records = reader.read_all(settings, settings.topic(DECISIONS.name))
+    return [Decision.from_avro(serde.decode(r.value)) for r in records]
+
+
+def read_actions(settings: Settings) -> list[ActionResult]:
+    """Every committed delivery outcome."""
+    serde = AvroSerde(settings, ACTIONS)
+    records = reader.read_all(settings, settings.topic(ACTIONS.name))
+    return [ActionResult.from_avro(serde.decode(r.value)) for r in records]
+
+
+def dlq_reasons(settings: Settings) -> Counter[str]:
+    """DLQ records by ``stage/reason``."""
+    counts: Counter[str] = Counter()
+    for msg in reader.read_all(settings, settings.topic(DLQ.name)):
+        counts[f"{msg.header('error.stage')}/{msg.header('error.reason')}"] += 1
+    return counts
+
+
+@dataclass
+class Verdict:
+    """Everything checked, with the three numbers of the result line."""
+
+    inputs: dict[str, int]
+    state: expect.StateDiff
+    decisions: expect.DecisionDiff
+    updates_missing: list[str]
+    updates_repeated: int
+    dlq_missing: list[str]
+    dlq: dict[str, int]
+    undelivered: list[str]
+    phantom_actions: list[str]
+    actions_by_status: dict[str, int]
+    endpoint: dict[str, Any]
+
+    @property
+    def internal_errors(self) -> int:
+        """Records some stage dead-lettered because it failed on them (a bug, not bad input)."""
+        return sum(n for k, n in self.dlq.items() if k.endswith("/" + Reason.INTERNAL_ERROR))
+
+    @property
+    def keys_applied_twice(self) -> list[str]:
+        """Idempotency keys the endpoint applied more than once."""
+        return list(self.endpoint.get("keys_applied_twice") or [])
+
+    @property
+    def lost(self) -> int:
+        """Applied events missing from the state or from the updates, bad records missing from
+        the DLQ, required decisions never committed, committed decisions never delivered.
+        """
+        return (
+            len(self.state.lost)
+            + len(self.updates_missing)
+            + len(self.dlq_missing)
+            + len(self.decisions.missing)
+            + len(self.undelivered)
+        )
+
+    @property
+    def duplicated(self) -> int:
+        """Event ids in the state that were never valid input, extra commits of a decision id,
+        idempotency keys applied twice by the endpoint.
+        """
+        extra_commits = sum(n - 1 for n in self.decisions.duplicated.values())
+        return len(self.state.extra) + extra_commits + len(self.keys_applied_twice)
+
+    @property
+    def mismatched(self) -> int:
+        """States that differ with the same events, decisions no order explains, R5/R7
+        decisions breaking their rule, actions of uncommitted decisions, internal errors.
+        """
+        return (
+            len(self.state.mismatched)
+            + len(self.decisions.unexpected)
+            + len(self.decisions.violations)
+            + len(self.phantom_actions)
+            + self.internal_errors
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with long lists cut to examples."""
+
+        def cut(value: Any) -> Any:
+            if isinstance(value, list) and len(value) > EXAMPLES:
+                return [*value[:EXAMPLES], f"... {len(value) - EXAMPLES} more"]
+            if isinstance(value, dict):
+                if len(value) > EXAMPLES:
+                    items = list(value.items())[:EXAMPLES]
+                    return {**dict(items), "...": f"{len(value) - EXAMPLES} more"}
+                return {k: cut(v) for k, v in value.items()}
+            return value
+
+        counts = {
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "mismatched": self.mismatched,
+            "internal_errors": self.internal_errors,
+            "decision_ids_committed_twice": len(self.decisions.duplicated),
+            "keys_applied_twice": len(self.keys_applied_twice),
+        }
+        body = {
+            "inputs": self.inputs,
+            "state": asdict(self.state),
+            "decisions": asdict(self.decisions),
+            "updates_missing": self.updates_missing,
+            "updates_repeated": self.updates_repeated,
+            "dlq_missing": self.dlq_missing,
+            "dlq": self.dlq,
+            "undelivered": self.undelivered,
+            "phantom_actions": self.phantom_actions,
+            "actions_by_status": self.actions_by_status,
+            "endpoint": {k: v for k, v in self.endpoint.items() if k != "by_path"},
+        }
+        return {"counts": counts, **{k: cut(v) for k, v in body.items()}}
+
+
+def verify(settings: Settings, endpoint: dict[str, Any]) -> Verdict:
+    """Read everything back and compare; ``endpoint`` is its ``GET /received``."""
+    hubs = shipped_hubs()
+    expected = expect.replay(read_inputs(settings), hubs)
+    log.info(
+        "input replayed: %d applied, %d duplicates, %d invalid, %d shipments",
+        expected.applied,
+        expected.duplicates,
+        expected.invalid,
+        len(expected.states),
+    )
+    state = expect.compare_states(expected.states, read_table(settings))
+    consumed = read_updates(settings)
+    applied_ids = {
+        f"{sid}/{u.event.event_id}" for sid, ups in expected.updates.items() for u in ups
+    }
+    updates_missing = sorted(applied_ids - set(consumed.per_event))
+    by_input = expect.decide(
+        (u for ups in expected.updates.values() for u in ups), expect.OWN_ORDER_RULES
+    )
+    by_consumed = expect.decide(consumed.updates)
+    decisions = read_decisions(settings)
+    n = settings.partitions
+    diff = expect.compare_decisions(
+        decisions,
+        by_input,
+        by_consumed,
+        hubs,
+        consumed.stream_time,
+        lambda sid: partition_for(sid, n),
+        frozenset(k.split("/", 1)[0] for k in updates_missing),
+    )
+    committed_ids = {d.decision_id for d in decisions}
+    actions = read_actions(settings)
+    acted = {a.decision_id for a in actions}
+    rec = reconcile.compute(settings)
+    return Verdict(
+        inputs={
+            "records": expected.applied + expected.duplicates + expected.invalid,
+            "applied": expected.applied,
+            "duplicates": expected.duplicates,
+            "invalid": expected.invalid,
+            "shipments": len(expected.states),
+            "updates_consumed": len(consumed.updates),
+            "ticks": consumed.ticks,
+        },
+        state=state,
+        decisions=diff,
+        updates_missing=updates_missing,
+        updates_repeated=sum(k - 1 for k in consumed.per_event.values() if k > 1),
+        dlq_missing=list(rec.missing_from_dlq),
+        dlq=dict(sorted(dlq_reasons(settings).items())),
+        undelivered=sorted(committed_ids - acted),
+        phantom_actions=sorted(acted - committed_ids),
+        actions_by_status=dict(Counter(a.status.value for a in actions)),
+        endpoint=endpoint,
+    )
