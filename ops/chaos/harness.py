@@ -338,9 +338,11 @@ class Run:
             line += " drained=false"
         if self.record.unexpected_exits:
             line += f" crashes={len(self.record.unexpected_exits)}"
-        path = cfg.result_path or cfg.state_dir / "results" / f"{self.run_id}.json"
-        write_result(path, self.record, verdict.as_dict(), line)
-        log.info("result written to %s", path)
+        paths = [cfg.state_dir / "results" / f"{self.run_id}.json"]
+        paths += [cfg.result_path] if cfg.result_path else []
+        for path in paths:
+            write_result(path, self.record, verdict.as_dict(), line)
+        log.info("result written to %s", " and ".join(map(str, paths)))
         print(line, flush=True)  # noqa: T201  # the one line the run ends with
         ok = self.record.drained and verdict.lost == verdict.duplicated == verdict.mismatched == 0
         return 0 if ok else 1
