@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -50,12 +51,12 @@ def run_settings(cfg: ChaosConfig, run_id: str) -> Settings:
     )
 
 
-def faust_env(cfg: ChaosConfig) -> dict[str, str]:
+def faust_env(session_timeout_s: float) -> dict[str, str]:
     """faust reads these from the environment; a shorter session lets the group notice a dead
     member sooner (faust's default is 60 s)."""
     return {
-        "BROKER_SESSION_TIMEOUT": str(cfg.session_timeout_s),
-        "BROKER_HEARTBEAT_INTERVAL": str(min(3.0, cfg.session_timeout_s / 4)),
+        "BROKER_SESSION_TIMEOUT": str(session_timeout_s),
+        "BROKER_HEARTBEAT_INTERVAL": str(min(3.0, session_timeout_s / 4)),
         # a worker that aborts in C code (librdkafka, RocksDB) leaves a Python stack in its log
         "PYTHONFAULTHANDLER": "1",
     }
@@ -92,7 +93,7 @@ class Run:
             cfg.state_dir / "logs" / self.run_id,
             cfg.worker_root,
             cfg.ports.first_worker,
-            extra_env=faust_env(cfg),
+            extra_env=faust_env(cfg.session_timeout_s),
         )
         self.groups = [f"{self.run_id}-{role}" for role, _ in cfg.fleet]
         self.watch: GroupWatch | None = None
@@ -330,6 +331,10 @@ class Run:
             self.record.load_seconds = round(self.load.result.elapsed_s, 1)
         self.record.drained = await self.drain()
         supervisor.cancel()
+        self.record.sampler = {
+            "failed_samples": self.watch.failures,
+            "sampler_process_deaths": self.watch.child_deaths,
+        }
         received = await self.blocking(self.endpoint.received)
         verdict = await self.blocking(verify.verify, self.settings, received)
         self.record.timings["total_s"] = self.now()
@@ -352,6 +357,8 @@ class Run:
         the run failed (they are the evidence then; the JSON result names the run id)."""
         self.fleet.stop_all()
         self.endpoint.stop()
+        if self.watch is not None:
+            self.watch.close()
         if failed or self.cfg.keep_topics:
             log.info("kept topics %s* and data %s", self.run_id, self.settings.data_dir)
         else:
@@ -367,6 +374,11 @@ class Run:
             self.stack.down()
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    msg = f"signal {signum}"
+    raise KeyboardInterrupt(msg)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; exit 0 only when nothing was lost, duplicated or mismatched."""
     cfg = parse_args(argv)
@@ -376,6 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # SIGTERM (a CI timeout, `kill`) ends the run like Ctrl-C: workers and stack are stopped.
+    signal.signal(signal.SIGTERM, _terminate)
     with exclusive(cfg.state_dir):
         run = Run(cfg)
         code = 2

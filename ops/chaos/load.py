@@ -27,6 +27,10 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class _Stopped(Exception):
+    """Raised inside the driver's sink to end a run early (``LoadRunner.stop``)."""
+
+
 @dataclass
 class LoadRunner:
     """Sends ``count`` items at ``rate``; ``start`` returns at once, ``join`` waits."""
@@ -39,9 +43,12 @@ class LoadRunner:
     summary: StreamSummary = field(default_factory=StreamSummary)
     result: DriveResult | None = None
     error: BaseException | None = None
+    #: Stop after this many seconds even if ``count`` items were not sent (None: no limit).
+    duration_s: float | None = None
     started_at: float = 0.0
     finished_at: float | None = None
     _thread: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         """Start sending in a daemon thread."""
@@ -52,6 +59,10 @@ class LoadRunner:
     def done(self) -> bool:
         """All items were handed to the producer and flushed (or the thread failed)."""
         return self._thread is not None and not self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop sending at the next batch; what was sent is flushed."""
+        self._stop.set()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the thread; re-raise what failed in it."""
@@ -68,6 +79,8 @@ class LoadRunner:
             items = counted(generate_items(config), self.summary)
 
             def sink(batch: list[Item]) -> None:
+                if self._stop.is_set():
+                    raise _Stopped
                 for i, item in enumerate(batch):
                     if isinstance(item.value, bytes):
                         key = item.key.encode() if item.key else None
@@ -79,14 +92,19 @@ class LoadRunner:
                         raw = json.dumps(item.value, separators=(",", ":")).encode()
                         publisher.reject(raw, exc.reason, exc.message, "chaos-load", i)
 
-            self.result = drive(
-                items,
-                sink,
-                constant(self.rate),
-                count=self.count,
-                on_tick=lambda: publisher.producer.poll(0),
-                progress=False,
-            )
+            try:
+                self.result = drive(
+                    items,
+                    sink,
+                    constant(self.rate),
+                    count=self.count,
+                    duration_s=self.duration_s,
+                    on_tick=lambda: publisher.producer.poll(0),
+                    progress=False,
+                )
+            except _Stopped:
+                elapsed = time.monotonic() - self.started_at
+                self.result = DriveResult(self.summary.total, elapsed, 0, exhausted=False)
             publisher.flush(timeout=600)
         except BaseException as exc:  # noqa: BLE001  # re-raised by join() in the harness
             log.exception("the load thread failed")

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -78,36 +81,63 @@ class RecoveryTracker:
         return max(self.served_at.values())
 
 
-class GroupWatch:
-    """Lag samples of the run's groups, taken off the event loop.
+_child_samplers: dict[tuple[str, tuple[str, ...]], LagSampler] = {}
 
-    After a failed sample the admin client is replaced: librdkafka's client does not always
-    come back after the broker restarts (its requests keep timing out), a fresh one does.
+
+def _sample_in_child(broker: str, groups: tuple[str, ...], fresh: bool) -> list[PartitionLag]:
+    """Runs in the sampling process; keeps one admin client per (broker, groups) there."""
+    key = (broker, groups)
+    if fresh or key not in _child_samplers:
+        _child_samplers[key] = LagSampler(broker, groups=list(groups), timeout=5.0)
+    return _child_samplers[key].sample()
+
+
+class GroupWatch:
+    """Lag samples of the run's groups, taken in a child process.
+
+    librdkafka's admin client aborts its process when the broker drops a coordinator request
+    (``rd_kafka_enq_once_del_source_return: Assertion `eonce->refcnt > 0' failed``, librdkafka
+    #4605): on a broker restart it killed every worker and, once, the harness itself. In a
+    child only the child dies; the next sample starts another (``child_deaths`` counts them).
+    After a failed sample the child's client is replaced too: it does not always come back
+    after the broker restarts.
     """
 
     def __init__(self, settings: Settings, groups: list[str]) -> None:
-        self.groups = groups
+        self.groups = tuple(groups)
         self.broker = settings.broker
         self.failures = 0
-        self.sampler = self._new_sampler()
-
-    def _new_sampler(self) -> LagSampler:
-        return LagSampler(self.broker, groups=self.groups, timeout=5.0)
+        self.child_deaths = 0
+        self._fresh = True
+        self._pool: ProcessPoolExecutor | None = None
 
     def reset(self) -> None:
-        """Use a new admin client from now on (after the broker restarted)."""
-        self.sampler = self._new_sampler()
+        """Use a new admin client from the next sample on (after the broker restarted)."""
+        self._fresh = True
 
     def sample(self) -> list[PartitionLag]:
         """A blocking sample; an empty list while the broker does not answer."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        fresh, self._fresh = self._fresh, False
         try:
-            samples = self.sampler.sample()
-        except LagSampleError as exc:
+            return self._pool.submit(_sample_in_child, self.broker, self.groups, fresh).result(60)
+        except BrokenProcessPool:
+            self.child_deaths += 1
+            log.warning("the lag sampling process died (%d so far); starting another",
+                        self.child_deaths)  # fmt: skip
+            self._pool = None
+        except (LagSampleError, TimeoutError) as exc:
             self.failures += 1
             log.warning("lag sample failed (%d so far): %s", self.failures, exc)
-            self.reset()
-            return []
-        return samples
+        self._fresh = True
+        return []
+
+    def close(self) -> None:
+        """Stop the sampling process."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     async def sample_async(self) -> list[PartitionLag]:
         """``sample`` in an executor thread."""

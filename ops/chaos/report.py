@@ -47,6 +47,8 @@ class RunRecord:
     drained: bool = False
     drain_s: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: the harness' own lag sampler: failed samples and sampling processes that died
+    sampler: dict[str, int] = field(default_factory=dict)
 
     def count(self, kind: str) -> int:
         """Disruptions of one kind."""
