@@ -213,16 +213,16 @@ class Run:
         worker = self.added.pop()
         tps = await self.blocking(input_tps, worker, self.settings)
         group = worker.settings.group_id
-        baseline = baseline_of(await self.watch.sample_async(), tps, group)
         d = Disruption("scale_down", self.now(), worker.name, worker.role, len(tps))
         d.during_load = self.during_load()
         t0 = time.monotonic()
-        tracking = asyncio.create_task(
-            self.watch.track(baseline, {group}, self.cfg.recovery_timeout_s, t0=t0)
-        )
         await self.blocking(worker.stop)
         d.down_s = round(time.monotonic() - t0, 2)
-        self._settle(d, await tracking)
+        # the baseline after the stop: a leaving worker commits what it processed on its way
+        # out, which is not its partitions being served by their new owners
+        baseline = baseline_of(await self.watch.sample_async(), tps, group)
+        tracker = await self.watch.track(baseline, {group}, self.cfg.recovery_timeout_s, t0=t0)
+        self._settle(d, tracker)
         return d
 
     async def restart_broker(self) -> Disruption:
