@@ -101,22 +101,34 @@ def register(p: Pipeline) -> None:
         result = reducer.apply(
             None if previous is None else reducer.ShipmentState.from_json(previous), ev, hub_view
         )
-        if result.outcome is reducer.Outcome.DUPLICATE:
+        duplicate = result.outcome is reducer.Outcome.DUPLICATE
+        if duplicate:
             metrics.duplicates.labels(STAGE).inc()
             metrics.events.labels(STAGE, "duplicate").inc()
-            return
-        state[ev.shipment_id] = result.state.to_json()
-        metrics.events.labels(STAGE, "applied").inc()
-        update = rules.Update(event=ev, state=result.state, older=result.older).to_json()
+        else:
+            state[ev.shipment_id] = result.state.to_json()
+            metrics.events.labels(STAGE, "applied").inc()
+        # Duplicates are forwarded too. After a crash, a replayed event can find its state
+        # already written (the changelog send went out) while its update was never sent; only
+        # forwarding it again guarantees the rules see every applied event. The decision
+        # memory makes re-evaluating an event idempotent (each rule's "at most" holds, ids are
+        # deterministic), so a true duplicate costs one evaluation and decides nothing new.
+        older = result.older or (
+            duplicate
+            and result.state.latest_at is not None
+            and ev.occurred_at < result.state.latest_at
+        )
+        update = rules.Update(event=ev, state=result.state, older=older).to_json()
         update["state"].pop("seen_event_ids")  # the decision agent never needs them
         payload = {
             "kind": "event",
             "update": update,
+            "duplicate": duplicate,
             "ingested_at": header(event, INGESTED_AT_HEADER),
         }
         if ev.event_type is EventType.ARRIVED_HUB and ev.hub:
-            # Detour by hub: the hub agent numbers the arrival in its window (R5) and then
-            # forwards this same update, so each applied event reaches the rules once.
+            # Detour by hub: the hub agent numbers the arrival in its window (R5; once per
+            # event id) and then forwards this same update to the rules.
             await arrivals.send(key=ev.hub, value=payload)
         else:
             await updates.send(key=ev.shipment_id, value=payload)
