@@ -53,4 +53,12 @@ test: setup lint ## Everything: lint, schema compatibility, unit and integration
 demo: up ## Start the stack and all roles, drive a Black Friday surge, print a summary
 	bash ops/demo.sh
 
-.PHONY: help venv setup up down status worker lint unit test demo
+CHAOS_ARGS ?= --events 100000 --rate 250 --kills 12 --scale-changes 2
+chaos: setup ## Kill, scale and restart the pipeline under load on a second stack; verify (CHAOS_ARGS=...)
+	$(PY) -m ops.chaos.harness $(CHAOS_ARGS)
+
+BENCH ?= all
+bench: setup ## Failover (standbys 0 vs 1), join rebalance, changelog restore (BENCH=failover|join|restore)
+	$(PY) -m ops.bench $(BENCH)
+
+.PHONY: help venv setup up down status worker lint unit test demo chaos bench
