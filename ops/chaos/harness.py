@@ -18,14 +18,22 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from typing import Any, TypeVar
 
 from ops.chaos import verify
 from ops.chaos.config import ChaosConfig, parse_args
 from ops.chaos.fleet import INPUTS, Fleet, Worker
 from ops.chaos.load import LoadRunner
-from ops.chaos.probe import TP, GroupWatch, baseline_of, offsets_of, visible_records
+from ops.chaos.probe import (
+    TP,
+    GroupWatch,
+    RecoveryTracker,
+    baseline_of,
+    offsets_of,
+    visible_records,
+)
 from ops.chaos.report import Disruption, RunRecord, result_line, write_result
 from ops.chaos.stack import ChaosStack, Endpoint, exclusive
 from streams.kafka import admin
@@ -34,6 +42,7 @@ from streams.settings import Settings
 log = logging.getLogger("ops.chaos")
 
 SCALABLE = ("processing", "decision")
+T = TypeVar("T")
 
 
 def run_settings(cfg: ChaosConfig, run_id: str) -> Settings:
@@ -110,7 +119,7 @@ class Run:
         """Seconds since the run started."""
         return round(time.monotonic() - self.started, 2)
 
-    async def blocking(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking call in a thread."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
@@ -171,7 +180,7 @@ class Run:
         self._settle(d, tracker)
         return d
 
-    def _settle(self, d: Disruption, tracker) -> None:  # type: ignore[no-untyped-def]
+    def _settle(self, d: Disruption, tracker: RecoveryTracker) -> None:
         d.idle_partitions = len(tracker.idle)
         served = tracker.recovery_s
         d.served_s = None if served is None else round(served, 2)
