@@ -95,6 +95,30 @@ CATALOGUE: tuple[TopicSpec, ...] = (EVENTS, DECISIONS, ACTIONS, DLQ, HUBS, UPDAT
 AVRO_TOPICS: tuple[TopicSpec, ...] = tuple(t for t in CATALOGUE if t.schema_file is not None)
 
 
+#: The tables of each role whose changelogs faust would create (the hubs table reads
+#: reference.hubs instead). Keep in step with tables/.
+TABLES_BY_ROLE: dict[str, tuple[str, ...]] = {
+    "processing": ("shipments", "hub_windows"),
+    "decision": ("decision_memory", "stream_time"),
+}
+
+
+def changelog_names(settings: Settings) -> list[str]:
+    """Changelog topics of the tables, for per-role workers and for ``all`` workers.
+
+    Created up front because faust's own creation races with its consumer: a worker that
+    subscribes while the topic it just created has no partitions in the metadata yet caches
+    "0 partitions" and fails every write to that table (the chaos harness saw ``stream_time``
+    do this, with every update dead-lettered as internal_error).
+    """
+    return [
+        f"{settings.app_id}-{group_role}-{table}-changelog"
+        for role, tables in TABLES_BY_ROLE.items()
+        for group_role in (role, "all")
+        for table in tables
+    ]
+
+
 def partitions_of(spec: TopicSpec, settings: Settings) -> int:
     """Partition count of a topic under these settings."""
     return spec.partitions if spec.partitions is not None else settings.partitions

@@ -25,15 +25,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=run)
 
 
-def changelog_topic(settings: Settings) -> str:
-    """The shipments table's changelog: of the processing role, or of `all`."""
+def changelog_topics(settings: Settings) -> list[str]:
+    """The shipments table's changelogs that exist: of processing workers and of `all` ones.
+
+    ``shipstream bootstrap`` creates both up front, so both may exist; whichever the
+    deployment used holds the state (reading both costs nothing when one is empty).
+    """
     topics = reader.consumer(settings).list_topics(timeout=10).topics
-    for role in ("processing", "all"):
-        name = f"{settings.app_id}-{role}-{shipments.NAME}-changelog"
-        if name in topics:
-            return name
-    msg = f"no changelog of the {shipments.NAME} table yet; has a processing worker run?"
-    raise ServiceUnavailable(msg)
+    names = [
+        f"{settings.app_id}-{role}-{shipments.NAME}-changelog"
+        for role in ("processing", "all")
+        if f"{settings.app_id}-{role}-{shipments.NAME}-changelog" in topics
+    ]
+    if not names:
+        msg = f"no changelog of the {shipments.NAME} table yet; has a processing worker run?"
+        raise ServiceUnavailable(msg)
+    return names
 
 
 def _inputs(settings: Settings) -> Iterator[tuple[str, int, int, tuple[str, str] | None]]:
@@ -59,12 +66,13 @@ def _dlq_offsets(settings: Settings) -> Iterator[tuple[int, int]]:
 
 def _state_ids(settings: Settings) -> dict[str, list[str]]:
     latest: dict[str, list[str]] = {}
-    for msg in reader.read_all(settings, changelog_topic(settings)):
-        key = (msg.key or b"").decode()
-        if msg.value is None:
-            latest.pop(key, None)
-        else:
-            latest[key] = json.loads(msg.value).get("seen_event_ids", [])
+    for topic in changelog_topics(settings):
+        for msg in reader.read_all(settings, topic):
+            key = (msg.key or b"").decode()
+            if msg.value is None:
+                latest.pop(key, None)
+            else:
+                latest[key] = json.loads(msg.value).get("seen_event_ids", [])
     return latest
 
 

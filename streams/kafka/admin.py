@@ -9,7 +9,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.errors import ServiceUnavailable
 from streams.settings import Settings
-from streams.topics import CATALOGUE, TopicSpec, partitions_of, topic_config
+from streams.topics import CATALOGUE, TopicSpec, changelog_names, partitions_of, topic_config
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def check_broker(settings: Settings, timeout: float = 10.0) -> None:
 def ensure_topics(
     settings: Settings, specs: tuple[TopicSpec, ...] = CATALOGUE, timeout: float = 30.0
 ) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+    """Create the topics (and the tables' changelogs) that do not exist yet; returns them."""
     check_broker(settings)
     client = admin(settings)
     existing = set(client.list_topics(timeout=timeout).topics)
@@ -44,6 +44,15 @@ def ensure_topics(
         )
         for s in specs
         if settings.topic(s.name) not in existing
+    ] + [
+        NewTopic(
+            name,
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication,
+            config={"cleanup.policy": "compact"},
+        )
+        for name in changelog_names(settings)
+        if name not in existing
     ]
     if not wanted:
         return []

@@ -15,11 +15,15 @@ Faust is not imported here: the app is used through its ``timer`` decorator only
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-from streams.monitoring.lag import LagGaugeWriter, LagSampleError, LagSampler
+from streams.monitoring.lag import LagGaugeWriter, LagSampleError, LagSampler, PartitionLag
 
 if TYPE_CHECKING:
     from streams.pipeline import Pipeline
@@ -31,8 +35,51 @@ DEFAULT_INTERVAL = 15.0
 scrape cadence mattering for alerts that look at minutes."""
 
 
+_child_sampler: LagSampler | None = None
+
+
+def _sample_in_child(bootstrap: str, group_prefix: str) -> list[PartitionLag]:
+    """Runs in the sampler's process; its admin client lives as long as that process."""
+    global _child_sampler  # noqa: PLW0603  # one client per child process, reused
+    if _child_sampler is None:
+        _child_sampler = LagSampler(bootstrap, group_prefix=group_prefix)
+    return _child_sampler.sample()
+
+
+class IsolatedSampler:
+    """A LagSampler in a child process, so that librdkafka cannot abort the worker.
+
+    librdkafka's coordinator admin requests (ListConsumerGroupOffsets, DescribeConsumerGroups)
+    abort the whole process with ``rd_kafka_enq_once_del_source_return: Assertion
+    `eonce->refcnt > 0' failed`` when the broker drops the connection mid-request
+    (librdkafka #4605, #3663). The chaos harness saw every worker die at once on a broker
+    restart. Here only the child dies; the next tick starts another.
+    """
+
+    def __init__(self, bootstrap: str, group_prefix: str) -> None:
+        self.bootstrap = bootstrap
+        self.group_prefix = group_prefix
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def sample_async(self) -> list[PartitionLag]:
+        """One sample from the child process (started on first use, replaced when it died)."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._pool, _sample_in_child, self.bootstrap, self.group_prefix
+            )
+        except BrokenProcessPool as exc:
+            self._pool = None
+            msg = "the lag sampler process died (librdkafka abort?); a new one starts next time"
+            raise LagSampleError(msg) from exc
+
+
 def register(
-    pipeline: Pipeline, interval: float = DEFAULT_INTERVAL, sampler: LagSampler | None = None
+    pipeline: Pipeline,
+    interval: float = DEFAULT_INTERVAL,
+    sampler: LagSampler | IsolatedSampler | None = None,
 ) -> Callable[[], Awaitable[None]]:
     """Sample this worker's consumer group every ``interval`` seconds; returns the timer body.
 
@@ -44,7 +91,7 @@ def register(
     # Every group of this deployment, not just the worker's own: when the last worker of a role
     # is down, Prometheus drops its series, and only the other roles' workers can still report
     # that role's growing lag (the alert rules take max per group/topic/partition).
-    sampler = sampler or LagSampler(settings.broker, group_prefix=f"{settings.app_id}-")
+    sampler = sampler or IsolatedSampler(settings.broker, f"{settings.app_id}-")
     writer = LagGaugeWriter(pipeline.metrics.consumer_lag)
     app: Any = pipeline.app
 

@@ -16,7 +16,7 @@ from streams.errors import DecodeError, RegistryError
 from streams.kafka import admin, reader
 from streams.kafka.producer import make_producer
 from streams.settings import Settings
-from streams.topics import CATALOGUE, EVENTS
+from streams.topics import CATALOGUE, EVENTS, changelog_names
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,9 @@ pytestmark = pytest.mark.integration
 def test_catalogue_topics_are_created_idempotently(settings: Settings) -> None:
     first = admin.ensure_topics(settings)
     again = admin.ensure_topics(settings)
-    assert sorted(first) == sorted(settings.topic(s.name) for s in CATALOGUE)
+    assert sorted(first) == sorted(
+        [settings.topic(s.name) for s in CATALOGUE] + changelog_names(settings)
+    )
     assert again == []
     meta = admin.admin(settings).list_topics(timeout=10).topics
     assert len(meta[settings.topic(EVENTS.name)].partitions) == settings.partitions

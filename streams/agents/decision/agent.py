@@ -77,9 +77,15 @@ def register(p: Pipeline) -> None:
         return callback
 
     async def emit(d: Decision, ingested_at: int | None) -> None:
-        await decisions.send(
+        # Wait for the broker's ack before the memory records the decision as taken: faust
+        # writes the memory to the local store at once, so a crash between the two would
+        # leave a remembered decision that never reached Kafka, and the replay would skip it.
+        # Now a crash re-sends the same decision_id instead (consumers dedupe by it). Costs a
+        # round trip per decision, not per update.
+        pending = await decisions.send(
             key=d.shipment_id, value=d.to_avro(), callback=on_committed(d, ingested_at)
         )
+        await pending
 
     async def on_update(payload: dict[str, Any], partition: int) -> None:
         update = rules.Update.from_json(payload["update"])

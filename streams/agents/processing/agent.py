@@ -29,6 +29,9 @@ from tables import hub_windows, hubs, shipments
 log = logging.getLogger(__name__)
 
 STAGE = "processing"
+#: Offset of the input record that last changed a shipment, kept beside its state in the table
+#: so that a replayed record (offset at or below it) is told from a real duplicate (after it).
+APPLIED_OFFSET = "applied_offset"
 REGISTRY_RETRY_S = 2.0
 
 
@@ -101,29 +104,34 @@ def register(p: Pipeline) -> None:
         result = reducer.apply(
             None if previous is None else reducer.ShipmentState.from_json(previous), ev, hub_view
         )
-        duplicate = result.outcome is reducer.Outcome.DUPLICATE
-        if duplicate:
-            metrics.duplicates.labels(STAGE).inc()
-            metrics.events.labels(STAGE, "duplicate").inc()
-        else:
-            state[ev.shipment_id] = result.state.to_json()
-            metrics.events.labels(STAGE, "applied").inc()
-        # Duplicates are forwarded too. After a crash, a replayed event can find its state
-        # already written (the changelog send went out) while its update was never sent; only
-        # forwarding it again guarantees the rules see every applied event. The decision
-        # memory makes re-evaluating an event idempotent (each rule's "at most" holds, ids are
-        # deterministic), so a true duplicate costs one evaluation and decides nothing new.
-        older = result.older or (
-            duplicate
-            and result.state.latest_at is not None
-            and ev.occurred_at < result.state.latest_at
-        )
-        update = rules.Update(event=ev, state=result.state, older=older).to_json()
+        offset = event.message.offset
+        if result.outcome is reducer.Outcome.DUPLICATE:
+            if previous is None or offset > previous.get(APPLIED_OFFSET, -1):
+                metrics.duplicates.labels(STAGE).inc()
+                metrics.events.labels(STAGE, "duplicate").inc()
+                return
+            # At or before the last record applied to this shipment: a replay after a crash.
+            # faust wrote the state to the local store at once, but its changelog record and
+            # the update may still have been in the producer when the worker died: write both
+            # again. Downstream is idempotent (hub windows and decision memory dedupe by event
+            # id), so a replay whose effects did arrive costs a repeat, nothing more.
+            state[ev.shipment_id] = previous
+            metrics.events.labels(STAGE, "replayed").inc()
+            older = result.state.latest_at is not None and ev.occurred_at < result.state.latest_at
+            await forward(event, ev, result.state, older)
+            return
+        state[ev.shipment_id] = {**result.state.to_json(), APPLIED_OFFSET: offset}
+        metrics.events.labels(STAGE, "applied").inc()
+        await forward(event, ev, result.state, result.older)
+
+    async def forward(
+        event: EventT, ev: ShipmentEvent, current: reducer.ShipmentState, older: bool
+    ) -> None:
+        update = rules.Update(event=ev, state=current, older=older).to_json()
         update["state"].pop("seen_event_ids")  # the decision agent never needs them
         payload = {
             "kind": "event",
             "update": update,
-            "duplicate": duplicate,
             "ingested_at": header(event, INGESTED_AT_HEADER),
         }
         if ev.event_type is EventType.ARRIVED_HUB and ev.hub:
