@@ -209,7 +209,13 @@ class Verdict:
             "actions_by_status": self.actions_by_status,
             "endpoint": {k: v for k, v in self.endpoint.items() if k != "by_path"},
         }
-        return {"counts": counts, **{k: cut(v) for k, v in body.items()}}
+        sizes = {
+            f"{name}.{k}" if name in ("state", "decisions") else name: len(v)
+            for name, value in body.items()
+            for k, v in (value.items() if name in ("state", "decisions") else [(name, value)])
+            if isinstance(v, list | dict) and name not in ("inputs", "endpoint")
+        }
+        return {"counts": counts, "sizes": sizes, **{k: cut(v) for k, v in body.items()}}
 
 
 def verify(settings: Settings, endpoint: dict[str, Any]) -> Verdict:

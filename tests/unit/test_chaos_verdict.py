@@ -66,3 +66,10 @@ def test_changelog_topics_of_every_table() -> None:
         "run1-processing-shipments-changelog",
     ]
     assert {s.cleanup_policy for s in specs} == {"compact"}
+
+
+def test_the_json_has_the_size_of_every_list() -> None:
+    v = verdict(updates_missing=["a", "b"], state=StateDiff(lost=["x"]))
+    sizes = v.as_dict()["sizes"]
+    assert sizes["updates_missing"] == 2 and sizes["state.lost"] == 1
+    assert sizes["decisions.missing"] == 0
