@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
-from faust.types import TopicT
+from faust.types import EventT, TopicT
 
 from streams import topics as cat
 from streams.codecs.avro import AvroSerde
 from streams.codecs.faust_codec import ConfluentAvroCodec
-from streams.dead_letter import DeadLetter
+from streams.dead_letter import DeadLetter, from_exception
 from streams.metrics import Metrics
 from streams.settings import Settings
 
@@ -90,3 +90,21 @@ class Pipeline:
             letter.message,
         )
         await self.topic(cat.DLQ).send(key=letter.key, value=letter.value, headers=letter.headers())
+
+    async def dead_letter_event(
+        self, event: EventT, exc: BaseException, stage: str, reason: str
+    ) -> None:
+        """Dead-letter the record behind a faust event, as it was read, with its position."""
+        m = event.message
+        await self.dead_letter(
+            from_exception(
+                exc,
+                key=m.key,
+                value=m.value,
+                stage=stage,
+                reason=reason,
+                source_topic=m.topic,
+                source_partition=m.partition,
+                source_offset=m.offset,
+            )
+        )

@@ -20,7 +20,6 @@ from faust.types import EventT, StreamT
 from streams import topics as cat
 from streams.agents.communication.delivery import Deliverer, Endpoint, RetryPolicy
 from streams.agents.communication.inflight import Entry, InOrderAcker
-from streams.dead_letter import from_exception
 from streams.errors import DecodeError, Reason, ServiceUnavailable
 from streams.model import ActionResult, ActionStatus, Decision
 from streams.pipeline import Pipeline
@@ -72,22 +71,10 @@ def register(p: Pipeline) -> None:
                 await asyncio.sleep(2)
 
     async def deliver(event: EventT) -> None:
-        m = event.message
         try:
             decision = await decode(event)
         except DecodeError as exc:
-            await p.dead_letter(
-                from_exception(
-                    exc,
-                    key=m.key,
-                    value=m.value,
-                    stage=STAGE,
-                    reason=exc.reason,
-                    source_topic=m.topic,
-                    source_partition=m.partition,
-                    source_offset=m.offset,
-                )
-            )
+            await p.dead_letter_event(event, exc, STAGE, exc.reason)
             return
         result: ActionResult = await deliverer.deliver(decision)
         metrics.deliveries.labels(result.endpoint, result.status.value).inc()
@@ -99,18 +86,8 @@ def register(p: Pipeline) -> None:
                 if result.status is ActionStatus.FAILED_PERMANENT
                 else Reason.DELIVERY_FAILED_EXHAUSTED
             )
-            await p.dead_letter(
-                from_exception(
-                    RuntimeError(f"{result.endpoint}: {result.error}"),
-                    key=m.key,
-                    value=m.value,
-                    stage=STAGE,
-                    reason=reason,
-                    source_topic=m.topic,
-                    source_partition=m.partition,
-                    source_offset=m.offset,
-                )
-            )
+            failure = RuntimeError(f"{result.endpoint}: {result.error}")
+            await p.dead_letter_event(event, failure, STAGE, reason)
         for endpoint in endpoints.values():
             metrics.circuit_open.labels(endpoint.url).set(endpoint.breaker.state == "open")
 
@@ -123,19 +100,7 @@ def register(p: Pipeline) -> None:
             await deliver(event)
         except Exception as exc:  # a bug must not lose the record: dead-letter it
             log.exception("delivery of %s failed", event.message.tp)
-            m = event.message
-            await p.dead_letter(
-                from_exception(
-                    exc,
-                    key=m.key,
-                    value=m.value,
-                    stage=STAGE,
-                    reason=Reason.INTERNAL_ERROR,
-                    source_topic=m.topic,
-                    source_partition=m.partition,
-                    source_offset=m.offset,
-                )
-            )
+            await p.dead_letter_event(event, exc, STAGE, Reason.INTERNAL_ERROR)
         finally:
             acker.done(entry)
             slots.release()

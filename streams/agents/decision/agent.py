@@ -17,7 +17,6 @@ from faust.types import EventT, StreamT
 from streams import topics as cat
 from streams.agents.decision import rules
 from streams.agents.decision.memory import DecisionMemory
-from streams.dead_letter import from_exception
 from streams.errors import Reason
 from streams.kafka.partitioner import partition_for
 from streams.model import Decision
@@ -139,19 +138,7 @@ def register(p: Pipeline) -> None:
                 await dead_letter(event, exc)
 
     async def dead_letter(event: EventT, exc: Exception) -> None:
-        m = event.message
-        await p.dead_letter(
-            from_exception(
-                exc,
-                key=m.key,
-                value=m.value,
-                stage=STAGE,
-                reason=Reason.INTERNAL_ERROR,
-                source_topic=m.topic,
-                source_partition=m.partition,
-                source_offset=m.offset,
-            )
-        )
+        await p.dead_letter_event(event, exc, STAGE, Reason.INTERNAL_ERROR)
 
     async def tick() -> None:
         """Ask each assigned partition whose stream time moved to run R7."""

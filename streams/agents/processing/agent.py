@@ -20,7 +20,6 @@ from streams.agents.decision import rules
 from streams.agents.ingestion.validation import ValidationError, validate_event
 from streams.agents.processing import reducer
 from streams.agents.processing.windows import HubWindowCounts
-from streams.dead_letter import from_exception
 from streams.errors import DecodeError, Reason, ServiceUnavailable
 from streams.model import EventType, ShipmentEvent
 from streams.pipeline import INGESTED_AT_HEADER, Pipeline
@@ -76,20 +75,8 @@ def register(p: Pipeline) -> None:
         return ev
 
     async def dead_letter(event: EventT, exc: Exception, reason: str) -> None:
-        m = event.message
         metrics.events.labels(STAGE, "dead_lettered").inc()
-        await p.dead_letter(
-            from_exception(
-                exc,
-                key=m.key,
-                value=m.value,
-                stage=STAGE,
-                reason=reason,
-                source_topic=m.topic,
-                source_partition=m.partition,
-                source_offset=m.offset,
-            )
-        )
+        await p.dead_letter_event(event, exc, STAGE, reason)
 
     async def handle(event: EventT) -> None:
         try:
