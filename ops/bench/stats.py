@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +75,49 @@ def parse_counts(text: str) -> list[int]:
         msg = f"expected comma-separated non-negative integers, got {text!r}"
         raise ValueError(msg)
     return values
+
+
+_LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
+RESTORE_START = "Restoring state from changelog topics"
+RESTORE_DONE = "Restore complete!"
+
+
+def _log_time(line: str) -> datetime | None:
+    match = _LOG_TIME.match(line)
+    if match is None:
+        return None
+    # faust logs local wall time without a zone; only differences are used
+    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")  # noqa: DTZ007
+
+
+def restore_seconds(lines: Iterable[str]) -> float | None:
+    """Seconds between faust's first "Restoring state from changelog topics" and the
+    "Restore complete!" after it, in a worker's log (None when the log lacks either)."""
+    start: datetime | None = None
+    for line in lines:
+        if start is None and RESTORE_START in line:
+            start = _log_time(line)
+        elif start is not None and RESTORE_DONE in line:
+            done = _log_time(line)
+            return None if done is None else (done - start).total_seconds()
+    return None
+
+
+def max_commit_gaps(samples: Sequence[tuple[float, Mapping[K, int | None]]]) -> dict[K, float]:
+    """Per key (a partition), the longest time between two advances of its committed offset.
+
+    ``samples`` are (time, committed offsets) in time order. A partition that never advanced
+    twice has no gap. During a stop-the-world rebalance every partition's gap grows from the
+    commit interval (faust: 2.8 s) to the length of the pause.
+    """
+    last_value: dict[K, int | None] = {}
+    last_move: dict[K, float] = {}
+    gaps: dict[K, float] = {}
+    for t, offsets in samples:
+        for key, value in offsets.items():
+            if key in last_value and value != last_value[key]:
+                if key in last_move:
+                    gaps[key] = max(gaps.get(key, 0.0), t - last_move[key])
+                last_move[key] = t
+            last_value[key] = value
+    return gaps

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from ops.bench.__main__ import parse_args
-from ops.bench.stats import parse_counts, rate, ratio, summarize
+from ops.bench.stats import (
+    max_commit_gaps,
+    parse_counts,
+    rate,
+    ratio,
+    restore_seconds,
+    summarize,
+)
 
 
 def test_summary_of_repetitions_skips_failed_ones() -> None:
@@ -47,3 +54,31 @@ def test_command_line() -> None:
         parse_args(["nonsense"])
     with pytest.raises(SystemExit):
         parse_args(["join", "--reps", "0"])
+
+
+def test_restore_seconds_from_a_faust_log() -> None:
+    log = [
+        "[2026-11-25 17:46:27,700] [1] [INFO] [^---Recovery]: Highwater for active ...",
+        "[2026-11-25 17:46:27,765] [1] [INFO] [^---Recovery]: Restoring state from changelog "
+        "topics... ",
+        "[2026-11-25 17:46:28,000] [1] [INFO] [^---Fetcher]: Starting... ",
+        "[2026-11-25 17:46:29,272] [1] [INFO] [^---Recovery]: Restore complete! ",
+        "[2026-11-25 17:46:39,000] [1] [INFO] [^---Recovery]: Restore complete! ",
+    ]
+    assert restore_seconds(log) == pytest.approx(1.507)
+    assert restore_seconds(log[:2]) is None
+    assert restore_seconds([]) is None
+
+
+def test_commit_gaps_grow_across_a_pause() -> None:
+    a, b = ("t", 0), ("t", 1)
+    samples = [
+        (0.0, {a: 1, b: 1}),
+        (3.0, {a: 2, b: 2}),
+        (6.0, {a: 3, b: 2}),  # b pauses
+        (9.0, {a: 4, b: 2}),
+        (15.0, {a: 5, b: 3}),
+    ]
+    gaps = max_commit_gaps(samples)
+    assert gaps == {a: 6.0, b: 12.0}
+    assert max_commit_gaps([(0.0, {a: 1})]) == {}
