@@ -209,12 +209,10 @@ class Verdict:
             "actions_by_status": self.actions_by_status,
             "endpoint": {k: v for k, v in self.endpoint.items() if k != "by_path"},
         }
-        sizes = {
-            f"{name}.{k}" if name in ("state", "decisions") else name: len(v)
-            for name, value in body.items()
-            for k, v in (value.items() if name in ("state", "decisions") else [(name, value)])
-            if isinstance(v, list | dict) and name not in ("inputs", "endpoint")
-        }
+        parts: dict[str, Any] = {k: v for k, v in body.items() if k not in ("inputs", "endpoint")}
+        for name in ("state", "decisions"):
+            parts.update({f"{name}.{k}": v for k, v in parts.pop(name).items()})
+        sizes = {k: len(v) for k, v in parts.items() if isinstance(v, list | dict)}
         return {"counts": counts, "sizes": sizes, **{k: cut(v) for k, v in body.items()}}
 
 
