@@ -22,9 +22,8 @@ from streams.loadgen.summary import StreamSummary, counted
 from streams.settings import Settings
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Declare the sub-command."""
-    p = sub.add_parser("load", help="generate shipment events at a rate profile")
+def add_load_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The load profile flags, shared with ``shipstream rehearse``."""
     p.add_argument("--rate", type=float, default=200.0, help="events/s (surge: base rate)")
     p.add_argument("--count", type=int, help="stop after this many records")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -34,6 +33,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--hold", type=float, default=30.0, help="surge seconds at the peak")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--concurrency", type=int, default=2000, help="shipments in flight")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Declare the sub-command."""
+    p = sub.add_parser("load", help="generate shipment events at a rate profile")
+    add_load_arguments(p)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--summary", type=Path, help="write the expected outcomes as JSON here")
     p.set_defaults(run=run)

@@ -15,6 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
+from streams.cli.load import add_load_arguments
 from streams.errors import ShipstreamError
 from streams.monitoring.lag import LagSampleError, LagSampler
 from streams.rehearsal import analysis, report, slo
@@ -42,15 +43,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "rehearse", help="run a load profile, watch throughput, lag and latency, judge SLOs"
     )
     load = p.add_argument_group("load (as `shipstream load`)")
-    load.add_argument("--rate", type=float, default=200.0, help="events/s (surge: base rate)")
-    load.add_argument("--count", type=int, help="stop after this many records")
-    load.add_argument("--duration", type=float, help="stop after this many seconds")
-    load.add_argument("--profile", choices=("constant", "surge"), default="constant")
-    load.add_argument("--factor", type=float, default=10.0, help="surge peak / base rate")
-    load.add_argument("--ramp", type=float, default=30.0, help="surge ramp up/down seconds")
-    load.add_argument("--hold", type=float, default=30.0, help="surge seconds at the peak")
-    load.add_argument("--seed", type=int, default=0)
-    load.add_argument("--concurrency", type=int, default=2000, help="shipments in flight")
+    add_load_arguments(load)
     watch = p.add_argument_group("sampling")
     watch.add_argument("--interval", type=float, default=5.0, help="seconds between samples")
     watch.add_argument(
