@@ -88,6 +88,16 @@ class Metrics:
             "Partitions currently assigned to this worker",
             registry=r,
         )
+        self.commit_redeliveries = Counter(
+            "shipstream_commit_redeliveries_total",
+            "Partitions delivered again from the committed offset because a record was skipped",
+            registry=r,
+        )
+        self.inferred_gaps_refused = Counter(
+            "shipstream_inferred_gaps_refused_total",
+            "Offset gaps faust inferred from stale read offsets and the commit guard refused",
+            registry=r,
+        )
         self.stream_time = Gauge(
             "shipstream_stream_time_ms",
             "Greatest occurred_at seen, per partition",
