@@ -45,12 +45,10 @@ lint: venv ## ruff and mypy
 unit: venv ## Unit tests (no network)
 	$(BIN)/pytest tests/unit -q
 
-# The short chaos run is not in `make test` yet: a 100k-event chaos run still loses records
-# (issue 4 is open), so it would fail CI at random. `make chaos-short` runs it.
 test: setup lint ## Everything: lint, schema compatibility, unit and integration tests on the real stack
 	$(BIN)/python -m streams.cli.main schemas check --offline
 	bash ops/stack.sh up
-	$(BIN)/pytest tests -q -ra --ignore tests/integration/test_chaos.py
+	$(BIN)/pytest tests -q -ra
 
 chaos-short: setup ## The short chaos run (3 kills, a scale change, a broker restart) as a test
 	$(BIN)/pytest tests/integration/test_chaos.py -q -ra
