@@ -16,7 +16,7 @@ from streams.agents.communication import agent as communication
 from streams.agents.decision import agent as decision
 from streams.agents.ingestion import agent as ingestion
 from streams.agents.processing import agent as processing
-from streams.kafka import offset_guard
+from streams.kafka import changelog_seek, offset_guard
 from streams.metrics import Metrics
 from streams.monitoring import exporter
 from streams.pipeline import Pipeline
@@ -57,6 +57,7 @@ def faust_config(settings: Settings) -> dict[str, Any]:
 def build(settings: Settings) -> Pipeline:
     """The app and everything registered on it for ``settings.role``."""
     offset_guard.install()  # before faust builds a consumer: commits only what was processed
+    changelog_seek.install()  # a changelog offset below zero is read from the start, not a crash
     config = faust_config(settings)
     Path(config["datadir"]).mkdir(parents=True, exist_ok=True)
     app = faust.App(settings.group_id, **config)
