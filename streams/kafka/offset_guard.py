@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds a head hole may last before the partition is delivered again from the commit.
 HOLE_GRACE_S = 10.0
+#: Proven gaps kept per partition between commits; past it the oldest half is dropped (a gap
+#: forgotten only costs a redelivery, after which the fetcher proves it again).
+MAX_GAPS_PER_PARTITION = 10_000
 
 Interval = tuple[int, int]
 Key = tuple[str, int]
@@ -78,13 +81,26 @@ class ProvenGaps:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._gaps: dict[Key, list[Interval]] = defaultdict(list)
+        #: Partitions whose offsets are committed from acks (not changelogs, which faust
+        #: tracks by itself and which, compacted, would fill this with holes).
+        self._wanted: set[Key] = set()
+
+    def want(self, key: Key) -> None:
+        """Keep gaps for ``key`` from now on."""
+        with self._lock:
+            self._wanted.add(key)
 
     def record(self, key: Key, start: int, end: int, offsets: Iterable[int]) -> None:
         """A fetch moved the position from ``start`` to ``end`` and returned ``offsets``."""
+        if key not in self._wanted:
+            return
         found = uncovered(start, end, offsets)
         if found:
             with self._lock:
-                self._gaps[key].extend(found)
+                gaps = self._gaps[key]
+                gaps.extend(found)
+                if len(gaps) > MAX_GAPS_PER_PARTITION:
+                    del gaps[: len(gaps) // 2]
 
     def take(self, key: Key, floor: int | None) -> list[Interval]:
         """Hand over (and forget) the gaps of ``key`` at or above ``floor``."""
@@ -95,9 +111,10 @@ class ProvenGaps:
         return [(max(a, floor), b) for a, b in gaps if b > floor]
 
     def forget(self, key: Key) -> None:
-        """Drop what is known about a partition (it was revoked or sought)."""
+        """Drop what is known about a partition (it was revoked)."""
         with self._lock:
             self._gaps.pop(key, None)
+            self._wanted.discard(key)
 
 
 class _State:
@@ -153,6 +170,7 @@ def _patch_consumer() -> None:
     original_new_offset = Consumer._new_offset  # noqa: SLF001  # the method this module fixes
     original_perform_seek = Consumer.perform_seek
     original_revoked = Consumer.on_partitions_revoked
+    original_assigned = Consumer.on_partitions_assigned
 
     async def _add_gap(self: Consumer, tp: Any, offset_from: int, offset_to: int) -> None:
         # Inferred from read offsets that go stale; proven gaps arrive through getall instead.
@@ -191,10 +209,20 @@ def _patch_consumer() -> None:
             STATE.hole_since.pop(key, None)
         await original_revoked(self, revoked)
 
+    async def on_partitions_assigned(
+        self: Consumer, assigned: set[Any], generation_id: int = 0
+    ) -> None:
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        for tp in assigned:
+            if acks_enabled_for(tp.topic):
+                STATE.proven.want(_key(tp))
+        await original_assigned(self, assigned, generation_id)
+
     Consumer._add_gap = _add_gap  # type: ignore[method-assign]  # noqa: SLF001
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]  # noqa: SLF001
     Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
     Consumer.on_partitions_revoked = on_partitions_revoked  # type: ignore[method-assign]
+    Consumer.on_partitions_assigned = on_partitions_assigned  # type: ignore[method-assign]
 
 
 def _watch_hole(consumer: Consumer, tp: Any, key: Key, committed: int, first_acked: int) -> None:

@@ -25,6 +25,7 @@ KEY = (TOPIC, 6)
 def guard(monkeypatch: pytest.MonkeyPatch) -> offset_guard._State:
     offset_guard.install()
     state = offset_guard._State()
+    state.proven.want(KEY)
     monkeypatch.setattr(offset_guard, "STATE", state)
     return state
 
@@ -65,8 +66,23 @@ def test_head_hole_only_when_the_committed_offset_is_neither_acked_nor_a_gap() -
     assert head_hole(10, [], []) is False
 
 
+def test_gaps_of_partitions_not_committed_from_acks_are_not_kept() -> None:
+    gaps = ProvenGaps()
+    gaps.record(("app-shipments-changelog", 6), 0, 20, [0, 5])  # compacted: holes everywhere
+    assert gaps.take(("app-shipments-changelog", 6), None) == []
+
+
+def test_proven_gaps_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(offset_guard, "MAX_GAPS_PER_PARTITION", 4)
+    gaps = ProvenGaps()
+    gaps.want(KEY)
+    gaps.record(KEY, 0, 10, [1, 3, 5, 7, 9])  # 5 gaps: over the bound, the oldest half goes
+    assert gaps.take(KEY, None) == [(4, 5), (6, 7), (8, 9)]
+
+
 def test_proven_gaps_below_the_commit_are_dropped() -> None:
     gaps = ProvenGaps()
+    gaps.want(KEY)
     gaps.record(KEY, 0, 20, [0, 1, 2, 5, 6, 19])
     assert gaps.take(KEY, 4) == [(4, 5), (7, 19)]
     assert gaps.take(KEY, 4) == []
