@@ -88,6 +88,11 @@ class Metrics:
             "Partitions currently assigned to this worker",
             registry=r,
         )
+        self.decisions_already_sent = Counter(
+            "shipstream_decisions_already_sent_total",
+            "Decisions a replay took again but a previous owner had committed; not re-sent",
+            registry=r,
+        )
         self.commit_redeliveries = Counter(
             "shipstream_commit_redeliveries_total",
             "Partitions delivered again from the committed offset because a record was skipped",

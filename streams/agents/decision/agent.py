@@ -17,6 +17,7 @@ from faust.types import EventT, StreamT
 from streams import topics as cat
 from streams.agents.decision import rules
 from streams.agents.decision.memory import DecisionMemory
+from streams.agents.decision.sent import SentDecisions, kafka_loader
 from streams.errors import Reason
 from streams.kafka.partitioner import partition_for
 from streams.model import Decision
@@ -37,6 +38,10 @@ def register(p: Pipeline) -> None:
     updates_name = p.settings.topic(cat.UPDATES.name)
     updates = p.topic(cat.UPDATES)
     decisions = p.topic(cat.DECISIONS)
+    decisions_name = p.settings.topic(cat.DECISIONS.name)
+    sent = SentDecisions(
+        kafka_loader(p.settings.broker, decisions_name, p.serde(cat.DECISIONS).decode)
+    )
     memory = decision_memory.declare(app, p.settings)
     stream_time = decision_memory.declare_stream_time(app, p.settings)
     checked: dict[int, int] = {}  # partition -> stream time at the last R7 check
@@ -61,6 +66,7 @@ def register(p: Pipeline) -> None:
 
     async def on_assigned(_sender: Any, *_args: Any, **_kw: Any) -> None:
         rebuild_needed[0] = True
+        sent.reset()
 
     # mode types receivers with a keyword-only `signal`; ours takes it through **_kw.
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
@@ -75,7 +81,12 @@ def register(p: Pipeline) -> None:
 
         return callback
 
-    async def emit(d: Decision, ingested_at: int | None) -> None:
+    async def emit(d: Decision, ingested_at: int | None, partition: int) -> None:
+        if sent.already_sent(partition, d.decision_id):
+            # A previous owner sent it and died before its memory said so (see sent.py).
+            metrics.decisions_already_sent.inc()
+            log.info("decision %s (%s) already committed; not sent again", d.decision_id, d.rule)
+            return
         # Wait for the broker's ack before the memory records the decision as taken: faust
         # writes the memory to the local store at once, so a crash between the two would
         # leave a remembered decision that never reached Kafka, and the replay would skip it.
@@ -95,7 +106,7 @@ def register(p: Pipeline) -> None:
         )
         ingested = payload.get("ingested_at")
         for d in taken:
-            await emit(d, int(ingested) if ingested else None)
+            await emit(d, int(ingested) if ingested else None, partition)
         memory[sid] = new_memory.to_json()
         note(partition, new_memory)
         key = str(partition)
@@ -119,7 +130,7 @@ def register(p: Pipeline) -> None:
             mem = DecisionMemory.from_json(value)
             d = rules.stalled(mem, now, now_ms())
             if d is not None:
-                await emit(d, None)
+                await emit(d, None, partition)
                 mem = mem.remember(d)
                 memory[sid] = mem.to_json()
             note(partition, mem)
@@ -127,6 +138,8 @@ def register(p: Pipeline) -> None:
     async def decide(stream: StreamT) -> None:
         async for event in stream.events():
             try:
+                message = event.message
+                await sent.prepare(message.partition, int(message.timestamp * 1000))
                 payload = event.value
                 if payload.get("kind") == "tick":
                     await on_tick(event.message.partition)
