@@ -37,10 +37,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+import aiokafka
+import faust
 from aiokafka.consumer.fetcher import FetchResult
 from faust.transport.consumer import Consumer
 
 log = logging.getLogger(__name__)
+
+#: The versions whose internals this patch was written against and proven on (make chaos).
+PROVEN_ON = {"faust": "0.15.3", "aiokafka": "0.14.0"}
 
 #: Seconds a head hole may last before the partition is delivered again from the commit.
 HOLE_GRACE_S = 10.0
@@ -144,6 +149,13 @@ def install() -> None:
     if _installed:
         return
     _installed = True
+    running = {"faust": faust.__version__, "aiokafka": aiokafka.__version__}
+    if running != PROVEN_ON:
+        log.warning(
+            "commit guard written for %s, running %s: its patches may not fit; run make chaos",
+            PROVEN_ON,
+            running,
+        )
     _patch_fetch_result()
     _patch_consumer()
 
