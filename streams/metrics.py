@@ -6,9 +6,31 @@ so several apps built in one test process do not collide.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+
+from streams.kafka import offset_guard
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class _CommitGuardCollector:
+    """The commit guard's counts, read at scrape time: they are process-wide, like its patch."""
+
+    def collect(self) -> Iterator[Metric]:
+        state = offset_guard.STATE
+        yield CounterMetricFamily(
+            "shipstream_commit_redeliveries",
+            "Partitions delivered again from the committed offset because a record was skipped",
+            value=state.redeliveries,
+        )
+        yield CounterMetricFamily(
+            "shipstream_inferred_gaps_refused",
+            "Offset gaps faust inferred from stale read offsets and the commit guard refused",
+            value=state.refused_gaps,
+        )
 
 
 class Metrics:
@@ -93,16 +115,7 @@ class Metrics:
             "Decisions a replay took again but a previous owner had committed; not re-sent",
             registry=r,
         )
-        self.commit_redeliveries = Counter(
-            "shipstream_commit_redeliveries_total",
-            "Partitions delivered again from the committed offset because a record was skipped",
-            registry=r,
-        )
-        self.inferred_gaps_refused = Counter(
-            "shipstream_inferred_gaps_refused_total",
-            "Offset gaps faust inferred from stale read offsets and the commit guard refused",
-            registry=r,
-        )
+        r.register(_CommitGuardCollector())
         self.stream_time = Gauge(
             "shipstream_stream_time_ms",
             "Greatest occurred_at seen, per partition",

@@ -1,17 +1,15 @@
-"""Worker-level metrics no agent owns: rebalances, assignment, table sizes, the commit guard."""
+"""Worker-level metrics that no agent owns: rebalances, assignment size, table sizes."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from streams.kafka import offset_guard
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
 TABLE_SIZE_INTERVAL_S = 30.0
-GUARD_INTERVAL_S = 5.0
 
 
 def register(p: Pipeline) -> None:
@@ -37,14 +35,3 @@ def register(p: Pipeline) -> None:
                 log.debug("could not size table %s", name, exc_info=True)
 
     app.timer(TABLE_SIZE_INTERVAL_S, name="worker.table_sizes")(table_sizes)
-
-    seen = {"redeliveries": 0, "refused": 0}
-
-    async def commit_guard() -> None:
-        """Carry the guard's process-wide counts into this app's registry."""
-        state = offset_guard.STATE
-        metrics.commit_redeliveries.inc(state.redeliveries - seen["redeliveries"])
-        metrics.inferred_gaps_refused.inc(state.refused_gaps - seen["refused"])
-        seen.update(redeliveries=state.redeliveries, refused=state.refused_gaps)
-
-    app.timer(GUARD_INTERVAL_S, name="worker.commit_guard")(commit_guard)

@@ -70,11 +70,11 @@ def uncovered(start: int, end: int, offsets: Iterable[int]) -> list[Interval]:
     return [(a, b) for a, b in gaps if a < b]
 
 
-def head_hole(committed: int | None, acked: list[int], gap_starts: Iterable[Interval]) -> bool:
+def head_hole(committed: int | None, acked: list[int], gaps: Iterable[Interval]) -> bool:
     """True when later offsets are acked but ``committed`` itself is neither acked nor a gap."""
     if committed is None or not acked or acked[0] <= committed:
         return False
-    return not any(a <= committed < b for a, b in gap_starts)
+    return not any(a <= committed < b for a, b in gaps)
 
 
 class ProvenGaps:

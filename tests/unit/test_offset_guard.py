@@ -15,6 +15,7 @@ from intervaltree import IntervalTree
 
 from streams.kafka import offset_guard
 from streams.kafka.offset_guard import ProvenGaps, head_hole, uncovered
+from streams.metrics import Metrics
 
 TOPIC = "shipments.events"
 PART = TP(TOPIC, 6)
@@ -189,3 +190,11 @@ def test_getall_in_pieces_keeps_the_gap_between_them(guard: offset_guard._State)
     assert [r.offset for r in result.getall(max_records=2)] == [100, 101]
     assert [r.offset for r in result.getall()] == [103]
     assert guard.proven.take(KEY, None) == [(102, 103)]
+
+
+def test_the_counts_are_exported_at_scrape_time(guard: offset_guard._State) -> None:
+    guard.redeliveries = 3
+    guard.refused_gaps = 7
+    text = Metrics().render().decode()
+    assert "shipstream_commit_redeliveries_total 3.0" in text
+    assert "shipstream_inferred_gaps_refused_total 7.0" in text
