@@ -115,6 +115,33 @@ class Metrics:
             "Decisions a replay took again but a previous owner had committed; not re-sent",
             registry=r,
         )
+        self.updates_waiting = Gauge(
+            "shipstream_updates_waiting",
+            "Updates held until an earlier update of their shipment (the hub detour) arrives",
+            registry=r,
+        )
+        self.updates_waiting_oldest = Gauge(
+            "shipstream_updates_waiting_oldest_seconds",
+            "Seconds the longest-held update has waited for an earlier one of its shipment",
+            registry=r,
+        )
+        self.order_gaps_skipped = Counter(
+            "shipstream_order_gaps_skipped_total",
+            "Shipments whose held updates passed the bound and were evaluated without the "
+            "missing earlier one",
+            registry=r,
+        )
+        self.reference_age = Gauge(
+            "shipstream_reference_age_seconds",
+            "Seconds since this worker's hub network was last known to be caught up with "
+            "reference.hubs",
+            registry=r,
+        )
+        self.reference_hubs = Gauge(
+            "shipstream_reference_hubs",
+            "Hubs in this worker's hub network",
+            registry=r,
+        )
         r.register(_CommitGuardCollector())
         self.stream_time = Gauge(
             "shipstream_stream_time_ms",

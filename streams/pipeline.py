@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 from faust.types import EventT, TopicT
@@ -19,6 +19,9 @@ from streams.codecs.faust_codec import ConfluentAvroCodec
 from streams.dead_letter import DeadLetter, from_exception
 from streams.metrics import Metrics
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from tables.hubs import HubNetwork
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ class Pipeline:
     metrics: Metrics
     serdes: dict[str, AvroSerde] = field(default_factory=dict)
     topics: dict[str, TopicT] = field(default_factory=dict)
+    hub_network: HubNetwork | None = None
 
     def topic(self, spec: cat.TopicSpec) -> TopicT:
         """The faust topic of a catalogue entry, made once."""
@@ -75,7 +79,8 @@ class Pipeline:
     def _value_serializer(self, spec: cat.TopicSpec) -> Any:
         if spec.schema_file is not None:
             return ConfluentAvroCodec(self.serde(spec))
-        return "json" if spec.value == "json" else "raw"
+        # JSON topics carry streams.messages, which encodes itself (orjson).
+        return "raw"
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         """Write a dead letter and count it; never raises for the letter's content."""

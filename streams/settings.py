@@ -26,6 +26,9 @@ Environment variables (all optional; defaults suit a single local node):
 ``SHIPSTREAM_DELIVERY_ATTEMPTS`` attempts per action before FAILED_EXHAUSTED (default 5)
 ``SHIPSTREAM_ENDPOINT_CONCURRENCY`` in-flight requests per endpoint (default 16)
 ``SHIPSTREAM_PROCESSING_GUARANTEE`` ``at_least_once`` (default) or ``exactly_once``
+``SHIPSTREAM_MAX_WAITING_UPDATES`` updates of one shipment that may wait for an earlier one
+                                 (its ARRIVED_HUB on the hub detour) before the decision role
+                                 gives up on the missing one (default 1000)
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class Settings:
     delivery_attempts: int = 5
     endpoint_concurrency: int = 16
     processing_guarantee: str = "at_least_once"
+    max_waiting_updates: int = 1000
     endpoint_paths: Mapping[str, str] = field(
         default_factory=lambda: {
             "EXPEDITE": "/carrier/expedite",
@@ -127,6 +131,7 @@ class Settings:
             "SHIPSTREAM_DELIVERY_ATTEMPTS": str(self.delivery_attempts),
             "SHIPSTREAM_ENDPOINT_CONCURRENCY": str(self.endpoint_concurrency),
             "SHIPSTREAM_PROCESSING_GUARANTEE": self.processing_guarantee,
+            "SHIPSTREAM_MAX_WAITING_UPDATES": str(self.max_waiting_updates),
         }
         if self.instance_id:
             env["SHIPSTREAM_INSTANCE_ID"] = self.instance_id
@@ -170,4 +175,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         delivery_attempts=_int(e, "SHIPSTREAM_DELIVERY_ATTEMPTS", d.delivery_attempts),
         endpoint_concurrency=_int(e, "SHIPSTREAM_ENDPOINT_CONCURRENCY", d.endpoint_concurrency),
         processing_guarantee=e.get("SHIPSTREAM_PROCESSING_GUARANTEE", d.processing_guarantee),
+        max_waiting_updates=_int(e, "SHIPSTREAM_MAX_WAITING_UPDATES", d.max_waiting_updates),
     )

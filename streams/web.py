@@ -36,5 +36,16 @@ def register(pipeline: Pipeline) -> None:
             }
             return self.json(body, status=200 if recovered else 503)
 
+    network = pipeline.hub_network
+    if network is not None:
+        hubs = network
+
+        class HubsView(fweb.View):
+            """The hub network as this worker sees it (reference.hubs applies at run time)."""
+
+            async def get(self, request: fweb.Request, *args: Any, **kwargs: Any) -> fweb.Response:
+                return self.json({code: hubs[code].to_avro() for code in sorted(hubs)})
+
+        app.page("/hubs")(HubsView)
     app.page("/metrics")(MetricsView)
     app.page("/healthz")(HealthView)

@@ -27,6 +27,7 @@ def declare(app: faust.App, settings: Settings) -> TableT[str, dict]:
         NAME,
         key_type=bytes,
         partitions=settings.partitions,
+        value_serializer="raw",  # orjson bytes, encoded by the role (one encode per event)
         help="Decisions already taken, by shipment_id",
     )
 

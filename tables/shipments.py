@@ -23,5 +23,6 @@ def declare(app: faust.App, settings: Settings) -> TableT[str, dict]:
         NAME,
         key_type=bytes,
         partitions=settings.partitions,
+        value_serializer="raw",  # orjson bytes, encoded by the role (one encode per event)
         help="Shipment state by shipment_id",
     )

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from streams.agents.processing.eta import compute_eta
-from streams.agents.processing.reducer import Outcome, ShipmentState, apply
+from streams.agents.processing.reducer import DEDUP_WINDOW, Outcome, ShipmentState, apply
 from streams.model import EventType, ExceptionCode, Hub, ServiceLevel, ShipmentEvent
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -77,7 +77,7 @@ def test_older_event_updates_history_not_status_nor_latest_scan() -> None:
     result = apply(fold(CREATED, SCAN), late_scan, HUBS)
     assert result.older and result.outcome is Outcome.APPLIED
     assert result.state.status is EventType.ARRIVED_HUB and result.state.latest_hub == "AMS"
-    assert "old" in result.state.seen_event_ids
+    assert result.state.recent_ids[-1] == "old" and result.state.seq == 3
 
 
 def test_final_state_does_not_depend_on_arrival_order() -> None:
@@ -87,7 +87,11 @@ def test_final_state_does_not_depend_on_arrival_order() -> None:
         ev("o", EventType.OUT_FOR_DELIVERY, T0 + 5 * H),
         ev("d", EventType.DEPARTED_HUB, T0 + 2 * H, hub="AMS"),
     ]
-    states = {json.dumps(fold(*p).to_json()) for p in itertools.permutations(events)}
+    # The ids keep the order they were accepted in; everything else must not depend on it.
+    states = {
+        json.dumps({**fold(*p).to_json(), "seen_event_ids": None})
+        for p in itertools.permutations(events)
+    }
     assert len(states) == 1
     state = ShipmentState.from_json(json.loads(states.pop()))
     assert state.status is EventType.OUT_FOR_DELIVERY and state.latest_hub_at == T0 + 2 * H
@@ -122,3 +126,22 @@ def test_event_of_another_shipment_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="s2"):
         apply(fold(CREATED), other, HUBS)
+
+
+def test_each_accepted_event_gets_the_next_seq_and_a_replay_finds_its_own() -> None:
+    state = fold(CREATED, SCAN, ev("o", EventType.OUT_FOR_DELIVERY, T0 + 5 * H))
+    assert state.seq == 3 and state.recent_ids == (CREATED.event_id, SCAN.event_id, "o")
+    assert state.seq_of(SCAN.event_id) == 2 and state.seq_of("never") is None
+    again = apply(state, SCAN, HUBS)
+    assert again.outcome is Outcome.DUPLICATE and again.state.seq == 3
+
+
+def test_dedup_state_is_bounded_and_seqs_stay_right_past_the_bound() -> None:
+    state = None
+    for n in range(DEDUP_WINDOW + 10):
+        state = apply(state, ev(f"e{n}", EventType.EXCEPTION, T0 + n), HUBS).state
+    assert state is not None and state.seq == DEDUP_WINDOW + 10
+    assert len(state.recent_ids) == DEDUP_WINDOW and state.recent_ids[0] == "e10"
+    assert state.seq_of("e10") == 11 and state.seq_of(f"e{DEDUP_WINDOW + 9}") == DEDUP_WINDOW + 10
+    # an id older than the window is no longer recognised (the documented cost of the bound)
+    assert apply(state, ev("e0", EventType.EXCEPTION, T0), HUBS).outcome is Outcome.APPLIED

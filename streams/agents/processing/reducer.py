@@ -7,8 +7,10 @@ through exactly the same code and reach exactly the same state.
 
 Semantics:
 
-- an event whose ``event_id`` was already seen for the shipment is a duplicate: the state is
-  returned unchanged (counting duplicates is the caller's metric);
+- an event whose ``event_id`` is among the shipment's last ``DEDUP_WINDOW`` accepted ids is a
+  duplicate: the state is returned unchanged (counting duplicates is the caller's metric);
+- every accepted event gets the next ``seq`` of its shipment (1, 2, ...): the order processing
+  applied it, which the decision role restores after the hub detour (``streams.messages``);
 - an older event (``occurred_at`` below ``latest_at``) is accepted: it adds to history and to
   the CREATED facts, but leaves ``status`` alone;
 - the latest hub scan is the ARRIVED_HUB/DEPARTED_HUB scan with the greatest ``occurred_at``
@@ -33,7 +35,11 @@ from typing import Any
 from streams.agents.processing.eta import compute_eta
 from streams.model import EventType, ExceptionCode, Hub, ServiceLevel, ShipmentEvent
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+#: Accepted event ids kept per shipment for dedup. Bounded so that a shipment's state (written
+#: on every event) cannot grow without end; a re-delivery more than this many accepted events
+#: later would be applied again. A real shipment has tens of events.
+DEDUP_WINDOW = 512
 _HUB_SCANS = (EventType.ARRIVED_HUB, EventType.DEPARTED_HUB)
 _CLOSING = (EventType.DELIVERED, EventType.CANCELLED)
 
@@ -49,10 +55,9 @@ class Outcome(StrEnum):
 class ShipmentState:
     """Everything known about one shipment; the value of the shipments table.
 
-    ``seen_event_ids`` holds every applied event id, because dedup must be exact whatever the
-    gap between an event and its re-delivery. Cost: ~(id length + ~60 bytes) per event in
-    memory and in the changelog, a few KB for a typical shipment of tens of events;
-    validation caps ids at 128 characters. Compaction of the changelog keeps only the latest.
+    ``recent_ids`` holds the last ``DEDUP_WINDOW`` accepted event ids in the order they were
+    accepted, so ``seq_of`` can tell a replayed event its original ``seq``; ``seq`` counts
+    every accepted event. The decision role keeps the same state without ids (``fold``).
     """
 
     shipment_id: str
@@ -66,7 +71,8 @@ class ShipmentState:
     latest_at: int | None = None
     latest_hub: str | None = None
     latest_hub_at: int | None = None
-    seen_event_ids: frozenset[str] = frozenset()
+    recent_ids: tuple[str, ...] = ()
+    seq: int = 0
     closed: bool = False
     last_exception_code: ExceptionCode | None = None
     last_exception_at: int | None = None
@@ -74,11 +80,19 @@ class ShipmentState:
 
     @property
     def event_count(self) -> int:
-        """Events applied so far (every applied event adds exactly one id)."""
-        return len(self.seen_event_ids)
+        """Events applied so far."""
+        return self.seq
+
+    def seq_of(self, event_id: str) -> int | None:
+        """The ``seq`` the event got when it was accepted (None: not among the recent ids)."""
+        try:
+            index = self.recent_ids.index(event_id)
+        except ValueError:
+            return None
+        return self.seq - len(self.recent_ids) + index + 1
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict for the table; ids sorted so equal states give equal bytes."""
+        """JSON-ready dict for the table (ids in the order they were accepted)."""
         return {
             "v": STATE_VERSION,
             "shipment_id": self.shipment_id,
@@ -92,8 +106,8 @@ class ShipmentState:
             "latest_at": self.latest_at,
             "latest_hub": self.latest_hub,
             "latest_hub_at": self.latest_hub_at,
-            "seen_event_ids": sorted(self.seen_event_ids),
-            "event_count": self.event_count,
+            "seen_event_ids": list(self.recent_ids),
+            "event_count": self.seq,
             "closed": self.closed,
             "last_exception_code": _value(self.last_exception_code),
             "last_exception_at": self.last_exception_at,
@@ -102,8 +116,9 @@ class ShipmentState:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ShipmentState:
-        """Inverse of ``to_json`` (``event_count`` is derived, so it is not read)."""
+        """Inverse of ``to_json``."""
         sl, status, code = d.get("service_level"), d.get("status"), d.get("last_exception_code")
+        ids = tuple(d.get("seen_event_ids") or ())
         return cls(
             shipment_id=d["shipment_id"],
             created_seen=bool(d.get("created_seen", False)),
@@ -116,7 +131,8 @@ class ShipmentState:
             latest_at=d.get("latest_at"),
             latest_hub=d.get("latest_hub"),
             latest_hub_at=d.get("latest_hub_at"),
-            seen_event_ids=frozenset(d.get("seen_event_ids") or ()),
+            recent_ids=ids,
+            seq=int(d.get("event_count") or len(ids)),
             closed=bool(d.get("closed", False)),
             last_exception_code=None if code is None else ExceptionCode(code),
             last_exception_at=d.get("last_exception_at"),
@@ -135,18 +151,32 @@ class Applied:
 
 
 def apply(state: ShipmentState | None, event: ShipmentEvent, hubs: Mapping[str, Hub]) -> Applied:
-    """Fold one event into the shipment's state (``None``: the first event of a shipment)."""
+    """Dedup, then fold one event (``None``: the first event of a shipment)."""
+    if state is None:
+        state = ShipmentState(shipment_id=event.shipment_id)
+    if event.event_id in state.recent_ids:
+        return Applied(outcome=Outcome.DUPLICATE, state=state, eta=state.eta)
+    new, older = fold(state, event, hubs)
+    ids = (*state.recent_ids[-(DEDUP_WINDOW - 1) :], event.event_id)
+    new = replace(new, recent_ids=ids, seq=state.seq + 1)
+    return Applied(outcome=Outcome.APPLIED, state=new, older=older, eta=new.eta)
+
+
+def fold(
+    state: ShipmentState | None, event: ShipmentEvent, hubs: Mapping[str, Hub]
+) -> tuple[ShipmentState, bool]:
+    """The state after an accepted event, and whether the event was older than the latest.
+
+    No dedup and no ids: the decision role folds the updates processing already accepted.
+    """
     if state is None:
         state = ShipmentState(shipment_id=event.shipment_id)
     elif state.shipment_id != event.shipment_id:
         msg = f"event {event.event_id} of {event.shipment_id} applied to {state.shipment_id}"
         raise ValueError(msg)
-    if event.event_id in state.seen_event_ids:
-        return Applied(outcome=Outcome.DUPLICATE, state=state, eta=state.eta)
-
     at = event.occurred_at
     older = state.latest_at is not None and at < state.latest_at
-    changes: dict[str, Any] = {"seen_event_ids": state.seen_event_ids | {event.event_id}}
+    changes: dict[str, Any] = {}
     if not older:
         changes.update(status=event.event_type, latest_at=at)
     if event.event_type is EventType.CREATED:
@@ -158,10 +188,13 @@ def apply(state: ShipmentState | None, event: ShipmentEvent, hubs: Mapping[str, 
     if event.event_type in _CLOSING:
         changes.update(closed=True)
 
-    new = replace(state, **changes)
-    eta = compute_eta(new.latest_hub, new.latest_hub_at, new.destination, hubs)
-    new = replace(new, eta=eta)
-    return Applied(outcome=Outcome.APPLIED, state=new, older=older, eta=eta)
+    changes["eta"] = compute_eta(
+        changes.get("latest_hub", state.latest_hub),
+        changes.get("latest_hub_at", state.latest_hub_at),
+        changes.get("destination", state.destination),
+        hubs,
+    )
+    return replace(state, **changes), older
 
 
 def _newer_scan(state: ShipmentState, at: int) -> bool:

@@ -1,0 +1,77 @@
+"""What the decision role keeps per shipment: where its updates are, its state, its memory.
+
+One value per shipment in the ``decision_memory`` table, written once per update:
+
+- ``next_seq``: the ``seq`` of the update to evaluate next. Updates arrive out of order when
+  an ARRIVED_HUB comes back from the hub detour after the events that followed it; those
+  that run ahead wait in ``waiting`` (sorted by seq) until the gap is filled. A seq below
+  ``next_seq`` is a replay of an update already evaluated. ``None``: a value written before
+  seqs existed, where the next update is taken as it comes;
+- ``state``: the shipment's state folded from the evaluated updates in seq order (the same
+  fold as processing, without the ids), so the rules see each event's own state even when a
+  replay after a crash re-sends an update whose processing state has since moved on;
+- ``memory``: which decisions were taken (:mod:`memory`).
+
+Keeping the waiting updates inside the same value (not a second table) means one write per
+update whether or not it waits, and they move with the partition on a rebalance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streams import messages
+from streams.agents.decision.memory import DecisionMemory
+from streams.agents.processing.reducer import ShipmentState
+
+TRACK_VERSION = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Track:
+    """The decision role's value for one shipment."""
+
+    shipment_id: str
+    next_seq: int | None = 1
+    state: ShipmentState | None = None
+    memory: DecisionMemory | None = None
+    waiting: tuple[messages.EventUpdate, ...] = ()
+    #: Wall clock (epoch ms) when the oldest of ``waiting`` started waiting.
+    waiting_since: int | None = None
+
+    def to_bytes(self) -> bytes:
+        """The table value."""
+        state = None if self.state is None else self.state.to_json()
+        if state is not None:
+            state["seen_event_ids"] = []
+        return orjson.dumps(
+            {
+                "v": TRACK_VERSION,
+                "shipment_id": self.shipment_id,
+                "next_seq": self.next_seq,
+                "state": state,
+                "memory": None if self.memory is None else self.memory.to_json(),
+                "waiting": [messages.to_dict(u) for u in self.waiting],
+                "waiting_since": self.waiting_since,
+            }
+        )
+
+    @classmethod
+    def from_value(cls, shipment_id: str, value: bytes | str | Mapping[str, Any]) -> Track:
+        """Read a table value; a memory of version 1 (before seqs) becomes a Track."""
+        d = orjson.loads(value) if isinstance(value, bytes | str) else value
+        if d.get("v") != TRACK_VERSION:
+            return cls(shipment_id=shipment_id, next_seq=None, memory=DecisionMemory.from_json(d))
+        waiting = tuple(messages.from_dict(u) for u in d.get("waiting") or ())
+        return cls(
+            shipment_id=shipment_id,
+            next_seq=d.get("next_seq"),
+            state=None if d.get("state") is None else ShipmentState.from_json(d["state"]),
+            memory=None if d.get("memory") is None else DecisionMemory.from_json(d["memory"]),
+            waiting=tuple(u for u in waiting if isinstance(u, messages.EventUpdate)),
+            waiting_since=d.get("waiting_since"),
+        )

@@ -1,0 +1,69 @@
+"""The processing role's logic per record: dedup, replay, state, the update to forward.
+
+No faust here: the wiring (``agent.py``) hands each decoded event with its offset, and the
+``shipments`` table as a plain mapping, and forwards what comes back.
+
+A record at or below the offset that last changed its shipment is a *replay* after a crash,
+not a duplicate: faust wrote the state to the local store at once, but its changelog record
+and the update may still have been in the producer when the worker died. So the state is
+written again and the update forwarded again with the ``seq`` the event got the first time;
+downstream drops what it already has (hub windows by event id, the decision role by seq).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streams.agents.processing import reducer
+from streams.messages import EventUpdate
+from streams.model import Hub, ShipmentEvent
+
+#: Offset of the input record that last changed a shipment, kept beside its state in the table.
+APPLIED_OFFSET = "applied_offset"
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What became of one record, and the update to forward (None for a duplicate)."""
+
+    outcome: str  # "applied" | "duplicate" | "replayed" (a metric label)
+    update: EventUpdate | None = None
+
+
+def encode_state(state: reducer.ShipmentState, offset: int) -> bytes:
+    """The table value: the state as JSON plus the offset that made it."""
+    return orjson.dumps({**state.to_json(), APPLIED_OFFSET: offset})
+
+
+def decode_state(value: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
+    """The table value as a dict (what ``GET /shipments/{id}`` shows)."""
+    return dict(value) if isinstance(value, Mapping) else orjson.loads(value)
+
+
+class Processor:
+    """Applies events to the ``shipments`` table (shipment_id -> state bytes)."""
+
+    def __init__(self, table: MutableMapping[Any, Any], hubs: Mapping[str, Hub]) -> None:
+        self.table = table
+        self.hubs = hubs
+
+    def handle(self, event: ShipmentEvent, offset: int, ingested_at: int | None) -> Handled:
+        """Apply one valid event read at ``offset`` of its partition."""
+        sid = event.shipment_id
+        value = self.table.get(sid)
+        stored = None if value is None else decode_state(value)
+        previous = None if stored is None else reducer.ShipmentState.from_json(stored)
+        result = reducer.apply(previous, event, self.hubs)
+        if result.outcome is reducer.Outcome.DUPLICATE:
+            seq = None if previous is None else previous.seq_of(event.event_id)
+            if seq is None or stored is None or offset > stored.get(APPLIED_OFFSET, -1):
+                return Handled("duplicate")
+            self.table[sid] = value
+            return Handled("replayed", EventUpdate(event=event, seq=seq, ingested_at=ingested_at))
+        self.table[sid] = encode_state(result.state, offset)
+        update = EventUpdate(event=event, seq=result.state.seq, ingested_at=ingested_at)
+        return Handled("applied", update)
