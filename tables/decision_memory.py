@@ -21,13 +21,13 @@ NAME = "decision_memory"
 STREAM_TIME = "stream_time"
 
 
-def declare(app: faust.App, settings: Settings) -> TableT[str, dict]:
+def declare(app: faust.App, settings: Settings) -> TableT[str, bytes]:
     """Declare the decision log."""
     return app.Table(
         NAME,
         key_type=bytes,
         partitions=settings.partitions,
-        value_serializer="raw",  # orjson bytes, encoded by the role (one encode per event)
+        value_type=bytes,  # raw: orjson bytes, encoded by the role (one encode per event)
         help="Decisions already taken, by shipment_id",
     )
 

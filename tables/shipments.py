@@ -17,12 +17,12 @@ from streams.settings import Settings
 NAME = "shipments"
 
 
-def declare(app: faust.App, settings: Settings) -> TableT[str, dict]:
+def declare(app: faust.App, settings: Settings) -> TableT[str, bytes]:
     """Declare the table on the app."""
     return app.Table(
         NAME,
         key_type=bytes,
         partitions=settings.partitions,
-        value_serializer="raw",  # orjson bytes, encoded by the role (one encode per event)
+        value_type=bytes,  # raw: orjson bytes, encoded by the role (one encode per event)
         help="Shipment state by shipment_id",
     )

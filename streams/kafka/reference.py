@@ -27,3 +27,15 @@ def publish_hubs(
         msg = f"{remaining} hub records were not acknowledged by {settings.broker} within 30 s"
         raise RuntimeError(msg)
     return len(records)
+
+
+def remove_hubs(settings: Settings, codes: list[str]) -> None:
+    """Remove hubs from the network: a tombstone per code (compaction drops the hub)."""
+    producer = make_producer(settings)
+    topic = settings.topic(HUBS.name)
+    for code in codes:
+        producer.produce(topic, key=code.encode(), value=None)
+    remaining = producer.flush(30)
+    if remaining:
+        msg = f"{remaining} hub tombstones were not acknowledged by {settings.broker} within 30 s"
+        raise RuntimeError(msg)
