@@ -102,3 +102,42 @@ def test_validate_event_checks_avro_decoded_events_too() -> None:
     with pytest.raises(ValidationError) as info:
         validate_event(ev)
     assert info.value.reason == "hub_required"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"event_id": "e\ud800"}, "event_id"),
+        ({"shipment_id": "\udc00"}, "shipment_id"),
+        ({"hub": "A\ud83d"}, "hub"),
+        ({"attributes": {"k\ud800": "v"}}, "attributes"),
+        ({"attributes": {"k": "\udfff"}}, "attributes"),
+    ],
+)
+def test_lone_surrogates_are_rejected_as_invalid_unicode(changes: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_record(record(**changes))
+    assert (info.value.reason, info.value.field) == ("invalid_unicode", field)
+    info.value.message.encode()  # the message itself is safe to put in a header
+
+
+def test_a_lone_surrogate_in_a_field_name_is_invalid_unicode() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_record({**record(), "\ud800x": 1})
+    assert info.value.reason == "invalid_unicode"
+    info.value.message.encode()
+
+
+def test_messages_quote_huge_values_only_in_part() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_record({**record(), "x" * 100_000: 1})
+    assert info.value.reason == "unknown_field" and len(info.value.message) < 200
+    with pytest.raises(ValidationError) as info:
+        parse_record(record(event_type="Z" * 100_000))
+    assert info.value.reason == "invalid_enum" and len(info.value.message) < 300
+
+
+def test_long_attribute_names_are_rejected() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_record(record(attributes={"k" * 257: "v"}))
+    assert info.value.reason == "invalid_attributes"

@@ -2,7 +2,9 @@
 
 Rejected records get a per-record error in the response and go to the DLQ; the body as a
 whole is refused (400/413) only when it cannot be read at all, and then it is dead-lettered
-too, so nothing sent to shipstream disappears without a trace.
+too, so nothing sent to shipstream disappears without a trace. A record that fails in a way
+nobody foresaw is dead-lettered as ``internal_error`` rather than failing its batch; only a
+broker that cannot take even the dead letter makes the answer a 503 (retry the batch).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ STAGE = "ingestion"
 SOURCE = "http:/ingest"
 #: What an oversized body keeps in its dead letter (Kafka's default record limit is 1 MiB).
 DLQ_BODY_PREFIX = 64 * 1024
+#: The most of a record or body a dead letter keeps: a 1 MiB body plus headers would exceed
+#: the producer's and the broker's 1 MiB limit, and the dead letter itself would fail.
+DLQ_MAX_VALUE = 960 * 1024
 
 
 async def _read_limited(request: Any, limit: int) -> tuple[bytes, bool]:
@@ -46,15 +51,17 @@ def register(p: Pipeline) -> None:
     metrics = p.metrics
     limit = p.settings.max_body_bytes
 
-    async def reject(rec: RawRecord, reason: str, message: str) -> dict[str, Any]:
+    async def reject(
+        rec: RawRecord, reason: str, message: str, error_class: str = "ValidationError"
+    ) -> dict[str, Any]:
         metrics.events.labels(STAGE, "rejected").inc()
         await p.dead_letter(
             DeadLetter(
                 key=None,
-                value=rec.raw,
+                value=rec.raw[:DLQ_MAX_VALUE],
                 stage=STAGE,
                 reason=reason,
-                error_class="ValidationError",
+                error_class=error_class,
                 message=message,
                 source_topic=SOURCE,
                 source_offset=rec.index,
@@ -63,8 +70,16 @@ def register(p: Pipeline) -> None:
         return {"index": rec.index, "status": "rejected", "reason": reason, "error": message}
 
     async def publish(rec: RawRecord) -> dict[str, Any]:
+        try:
+            return await accept(rec)
+        except Exception as exc:  # one record's surprise must not fail its whole batch
+            log.exception("ingestion failed for record %s", rec.index)
+            message = f"{type(exc).__name__}: {exc}"
+            return await reject(rec, Reason.INTERNAL_ERROR, message, type(exc).__qualname__)
+
+    async def accept(rec: RawRecord) -> dict[str, Any]:
         if rec.error is not None:
-            return await reject(rec, Reason.MALFORMED_JSON, rec.error)
+            return await reject(rec, rec.reason, rec.error, "RecordError")
         try:
             event = parse_record(rec.value)
         except ValidationError as exc:
@@ -104,7 +119,7 @@ def register(p: Pipeline) -> None:
                 await p.dead_letter(
                     DeadLetter(
                         key=None,
-                        value=body,
+                        value=body[:DLQ_MAX_VALUE],
                         stage=STAGE,
                         reason=exc.reason,
                         error_class="BodyError",
@@ -114,7 +129,12 @@ def register(p: Pipeline) -> None:
                 )
                 metrics.events.labels(STAGE, "rejected").inc()
                 return self.json({"error": exc.reason, "message": str(exc)}, status=400)
-            results = await asyncio.gather(*(publish(r) for r in records))
+            try:
+                results = await asyncio.gather(*(publish(r) for r in records))
+            except Exception as exc:  # the broker refused even the dead letters
+                log.exception("ingestion could not write a batch of %d records", len(records))
+                message = f"records could not be written to Kafka ({exc}); retry the batch"
+                return self.json({"error": "unavailable", "message": message}, status=503)
             accepted = sum(r["status"] == "accepted" for r in results)
             body_out = {
                 "accepted": accepted,

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from streams.errors import ShipstreamError
+from streams.errors import Reason, ShipstreamError
 from streams.model import (
     EventType,
     ExceptionCode,
@@ -32,6 +32,8 @@ MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_VALUE_LEN = 1024
 MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+#: How much of an offending value a message quotes: enough to find it, not the whole body.
+SHOWN_CHARS = 80
 
 _IDS = ("event_id", "shipment_id")
 _OPTIONAL_TEXT = ("carrier", "hub", "origin", "destination")
@@ -58,6 +60,7 @@ class Invalid(StrEnum):
     INVALID_ATTRIBUTES = "invalid_attributes"
     HUB_REQUIRED = "hub_required"
     EXCEPTION_CODE_REQUIRED = "exception_code_required"
+    INVALID_UNICODE = Reason.INVALID_UNICODE
 
 
 class ValidationError(ShipstreamError, ValueError):
@@ -76,10 +79,17 @@ def parse_record(obj: object) -> ShipmentEvent:
         raise ValidationError(
             Invalid.NOT_AN_OBJECT, f"a record must be a JSON object, got {_kind(obj)}"
         )
+    for key in obj:
+        if not isinstance(key, str) or not _is_utf8(key):
+            raise ValidationError(
+                Invalid.INVALID_UNICODE,
+                f"field name {_show(key)} is not valid Unicode text (a lone surrogate?)",
+            )
     unknown = sorted(str(k) for k in obj if k not in FIELDS)
     if unknown:
+        name = unknown[0][:SHOWN_CHARS]
         raise ValidationError(
-            Invalid.UNKNOWN_FIELD, f"field '{unknown[0]}' is not part of ShipmentEvent", unknown[0]
+            Invalid.UNKNOWN_FIELD, f"field {_show(unknown[0])} is not part of ShipmentEvent", name
         )
     event = ShipmentEvent(
         event_id=_present(_text(obj, "event_id"), "event_id"),
@@ -139,11 +149,32 @@ def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def _show(value: object) -> str:
+    """``repr`` cut short: messages go to DLQ headers and responses, not whole bodies."""
+    shown = repr(value)
+    return shown if len(shown) <= SHOWN_CHARS else f"{shown[:SHOWN_CHARS]}...({len(shown)} chars)"
+
+
+def _is_utf8(value: str) -> bool:
+    """False for text UTF-8 cannot encode: a lone surrogate, which a JSON escape can make."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(obj: Mapping[str, Any], name: str) -> str | None:
     value = obj.get(name)
     if value is not None and not isinstance(value, str):
         raise ValidationError(
             Invalid.WRONG_TYPE, f"field '{name}' must be a string, got {_kind(value)}", name
+        )
+    if value is not None and not _is_utf8(value):
+        raise ValidationError(
+            Invalid.INVALID_UNICODE,
+            f"field '{name}' is {_show(value)}, not valid Unicode text (a lone surrogate?)",
+            name,
         )
     return value
 
@@ -162,7 +193,7 @@ def _enum(obj: Mapping[str, Any], name: str, enum: type[_E]) -> _E | None:
         return enum(value)
     allowed = ", ".join(enum.__members__)
     raise ValidationError(
-        Invalid.INVALID_ENUM, f"field '{name}' is {value!r}, expected one of {allowed}", name
+        Invalid.INVALID_ENUM, f"field '{name}' is {_show(value)}, expected one of {allowed}", name
     )
 
 
@@ -185,14 +216,14 @@ def _timestamp(obj: Mapping[str, Any], name: str) -> int | None:
     except ValueError:
         raise ValidationError(
             Invalid.INVALID_TIMESTAMP,
-            f"field '{name}' is {value!r}, not an ISO-8601 timestamp",
+            f"field '{name}' is {_show(value)}, not an ISO-8601 timestamp",
             name,
         ) from None
     if parsed.tzinfo is None:
         # A naive time is ambiguous; guessing UTC would shift events by the sender's offset.
         raise ValidationError(
             Invalid.NAIVE_TIMESTAMP,
-            f"field '{name}' is {value!r} without a zone; add 'Z' or an offset "
+            f"field '{name}' is {_show(value)} without a zone; add 'Z' or an offset "
             "(e.g. '2024-05-01T10:00:00Z')",
             name,
         )
@@ -219,8 +250,21 @@ def _attributes(value: object) -> dict[str, str]:
         if not isinstance(key, str) or not isinstance(item, str) or too_long:
             raise ValidationError(
                 Invalid.INVALID_ATTRIBUTES,
-                f"attributes[{key!r}] must be a string of at most {MAX_ATTRIBUTE_VALUE_LEN} "
-                f"characters, got {_kind(item)}",
+                f"attributes[{_show(key)}] must be a string of at most "
+                f"{MAX_ATTRIBUTE_VALUE_LEN} characters, got {_kind(item)}",
+                "attributes",
+            )
+        if len(key) > MAX_TEXT_LEN:
+            raise ValidationError(
+                Invalid.INVALID_ATTRIBUTES,
+                f"attributes[{_show(key)}]: a name has {len(key)} characters, "
+                f"at most {MAX_TEXT_LEN}",
+                "attributes",
+            )
+        if not _is_utf8(key) or not _is_utf8(item):
+            raise ValidationError(
+                Invalid.INVALID_UNICODE,
+                f"attributes[{_show(key)}] is not valid Unicode text (a lone surrogate?)",
                 "attributes",
             )
     return dict(value)
