@@ -50,6 +50,7 @@ def register(p: Pipeline) -> None:
     events = p.topic(cat.EVENTS)
     metrics = p.metrics
     limit = p.settings.max_body_bytes
+    skew_ms = p.settings.max_future_skew_ms
 
     async def reject(
         rec: RawRecord, reason: str, message: str, error_class: str = "ValidationError"
@@ -81,7 +82,7 @@ def register(p: Pipeline) -> None:
         if rec.error is not None:
             return await reject(rec, rec.reason, rec.error, "RecordError")
         try:
-            event = parse_record(rec.value)
+            event = parse_record(rec.value, now_ms=now_ms(), max_future_skew_ms=skew_ms)
         except ValidationError as exc:
             return await reject(rec, exc.reason, exc.message)
         fut = await events.send(

@@ -8,10 +8,15 @@ so that Avro-decoded events (which the schema only types) meet the same bar.
 Rejections carry a stable snake_case ``reason`` (a metric label and DLQ header value) and a
 human ``message`` that says what to fix. Unknown fields are rejected rather than dropped:
 a misspelt ``promised_at`` silently ignored would turn into wrong decisions much later.
+
+An event time more than ``max_future_skew_ms`` past the clock is rejected
+(``future_timestamp``): stream time only moves forward, so one event dated next year would
+make R7 see every open shipment of its partition as silent for 48 h.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +30,7 @@ from streams.model import (
     ShipmentEvent,
     to_epoch_ms,
 )
+from streams.settings import Settings
 
 MAX_ID_LEN = 128
 MAX_TEXT_LEN = 256
@@ -32,6 +38,7 @@ MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_VALUE_LEN = 1024
 MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+DEFAULT_MAX_FUTURE_SKEW_MS = Settings.max_future_skew_s * 1000
 #: How much of an offending value a message quotes: enough to find it, not the whole body.
 SHOWN_CHARS = 80
 
@@ -60,6 +67,7 @@ class Invalid(StrEnum):
     INVALID_ATTRIBUTES = "invalid_attributes"
     HUB_REQUIRED = "hub_required"
     EXCEPTION_CODE_REQUIRED = "exception_code_required"
+    FUTURE_TIMESTAMP = "future_timestamp"
     INVALID_UNICODE = Reason.INVALID_UNICODE
 
 
@@ -73,8 +81,16 @@ class ValidationError(ShipstreamError, ValueError):
         self.field = field
 
 
-def parse_record(obj: object) -> ShipmentEvent:
-    """Parse one JSON-decoded record into a valid event, or raise ``ValidationError``."""
+def parse_record(
+    obj: object,
+    *,
+    now_ms: int | None = None,
+    max_future_skew_ms: int | None = DEFAULT_MAX_FUTURE_SKEW_MS,
+) -> ShipmentEvent:
+    """Parse one JSON-decoded record into a valid event, or raise ``ValidationError``.
+
+    ``now_ms`` and ``max_future_skew_ms`` are those of :func:`validate_event`.
+    """
     if not isinstance(obj, Mapping):
         raise ValidationError(
             Invalid.NOT_AN_OBJECT, f"a record must be a JSON object, got {_kind(obj)}"
@@ -106,12 +122,22 @@ def parse_record(obj: object) -> ShipmentEvent:
         exception_code=_enum(obj, "exception_code", ExceptionCode),
         attributes=_attributes(obj.get("attributes")),
     )
-    validate_event(event)
+    validate_event(event, now_ms=now_ms, max_future_skew_ms=max_future_skew_ms)
     return event
 
 
-def validate_event(ev: ShipmentEvent) -> None:
-    """Semantic checks for any event (JSON or Avro): ids, bounds, type-specific fields."""
+def validate_event(
+    ev: ShipmentEvent,
+    *,
+    now_ms: int | None = None,
+    max_future_skew_ms: int | None = DEFAULT_MAX_FUTURE_SKEW_MS,
+) -> None:
+    """Semantic checks for any event (JSON or Avro): ids, bounds, type-specific fields.
+
+    ``occurred_at`` may be at most ``max_future_skew_ms`` past ``now_ms`` (default: the wall
+    clock); ``max_future_skew_ms=None`` turns that check off. A consumer that wants the same
+    verdict on a replay passes the record's own timestamp as ``now_ms``.
+    """
     for name in (*_IDS, "source", *_OPTIONAL_TEXT):
         value = getattr(ev, name)
         if value is None:
@@ -133,6 +159,15 @@ def validate_event(ev: ShipmentEvent) -> None:
                 f"field '{name}' is {ms} ms, outside years 2000..2099 (epoch milliseconds?)",
                 name,
             )
+    if max_future_skew_ms is not None:
+        now = _wall_clock_ms() if now_ms is None else now_ms
+        if ev.occurred_at > now + max_future_skew_ms:
+            raise ValidationError(
+                Invalid.FUTURE_TIMESTAMP,
+                f"field 'occurred_at' is {ev.occurred_at - now} ms in the future, at most "
+                f"{max_future_skew_ms} ms of clock skew is accepted; check the sender's clock",
+                "occurred_at",
+            )
     if ev.event_type in _HUB_EVENTS and ev.hub is None:
         raise ValidationError(
             Invalid.HUB_REQUIRED, f"field 'hub' is required for {ev.event_type.value} events", "hub"
@@ -143,6 +178,10 @@ def validate_event(ev: ShipmentEvent) -> None:
             "field 'exception_code' is required for EXCEPTION events",
             "exception_code",
         )
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _kind(value: object) -> str:
