@@ -19,7 +19,7 @@ from streams import topics as cat
 from streams.agents.ingestion.body import BodyError, RawRecord, split_body
 from streams.agents.ingestion.validation import ValidationError, parse_record
 from streams.dead_letter import DeadLetter
-from streams.errors import Reason
+from streams.errors import Reason, RegistryError, ServiceUnavailable
 from streams.pipeline import INGESTED_AT_HEADER, Pipeline, now_ms
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ DLQ_BODY_PREFIX = 64 * 1024
 #: The most of a record or body a dead letter keeps: a 1 MiB body plus headers would exceed
 #: the producer's and the broker's 1 MiB limit, and the dead letter itself would fail.
 DLQ_MAX_VALUE = 960 * 1024
+#: What a 503 asks the sender to wait before sending the batch again.
+RETRY_AFTER_S = 5
 
 
 async def _read_limited(request: Any, limit: int) -> tuple[bytes, bool]:
@@ -73,6 +75,8 @@ def register(p: Pipeline) -> None:
     async def publish(rec: RawRecord) -> dict[str, Any]:
         try:
             return await accept(rec)
+        except (ServiceUnavailable, RegistryError):
+            raise  # the registry's fault, not the record's: the batch is answered 503
         except Exception as exc:  # one record's surprise must not fail its whole batch
             log.exception("ingestion failed for record %s", rec.index)
             message = f"{type(exc).__name__}: {exc}"
@@ -132,10 +136,23 @@ def register(p: Pipeline) -> None:
                 return self.json({"error": exc.reason, "message": str(exc)}, status=400)
             try:
                 results = await asyncio.gather(*(publish(r) for r in records))
+            except (ServiceUnavailable, RegistryError) as exc:
+                # Nothing is dead-lettered for it: the records are fine, the registry is not.
+                log.warning("ingestion cannot encode records: %s", exc)
+                message = f"the schema registry failed ({exc}); retry the batch"
+                return self.json(
+                    {"error": "unavailable", "message": message},
+                    status=503,
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
             except Exception as exc:  # the broker refused even the dead letters
                 log.exception("ingestion could not write a batch of %d records", len(records))
                 message = f"records could not be written to Kafka ({exc}); retry the batch"
-                return self.json({"error": "unavailable", "message": message}, status=503)
+                return self.json(
+                    {"error": "unavailable", "message": message},
+                    status=503,
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
             accepted = sum(r["status"] == "accepted" for r in results)
             body_out = {
                 "accepted": accepted,
