@@ -25,16 +25,24 @@ class DeadLetter:
     source_offset: int = -1
 
     def headers(self) -> list[tuple[str, bytes]]:
-        """The SPEC headers plus ``error.message`` for humans."""
+        """The SPEC headers plus ``error.message`` for humans.
+
+        Text that UTF-8 cannot encode (a lone surrogate quoted from bad input) is escaped:
+        writing a dead letter must not fail because of what it reports.
+        """
         return [
-            ("error.stage", self.stage.encode()),
-            ("error.reason", self.reason.encode()),
-            ("error.class", self.error_class.encode()),
-            ("error.message", self.message[:MAX_MESSAGE_CHARS].encode()),
-            ("source.topic", self.source_topic.encode()),
+            ("error.stage", _utf8(self.stage)),
+            ("error.reason", _utf8(self.reason)),
+            ("error.class", _utf8(self.error_class)),
+            ("error.message", _utf8(self.message[:MAX_MESSAGE_CHARS])),
+            ("source.topic", _utf8(self.source_topic)),
             ("source.partition", str(self.source_partition).encode()),
             ("source.offset", str(self.source_offset).encode()),
         ]
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", errors="backslashreplace")
 
 
 def from_exception(

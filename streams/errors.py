@@ -8,7 +8,15 @@ class ShipstreamError(Exception):
 
 
 class RegistryError(ShipstreamError):
-    """The schema registry refused a request or could not be reached."""
+    """The schema registry answered that it will not do this (a 404, a 409, ...): final.
+
+    ``http_status`` is the registry's status code; ``kind`` the ``registry_errors`` metric label.
+    """
+
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.kind = "not_found" if http_status == 404 else "refused"
 
 
 class DecodeError(ShipstreamError):
@@ -23,6 +31,20 @@ class ServiceUnavailable(ShipstreamError):
     """The broker or the registry cannot be reached; the message says how to start it."""
 
 
+class RegistryUnavailable(ServiceUnavailable):
+    """The registry failed in a way that may pass (5xx, 401/403, timeout, no connection): retry.
+
+    Never a verdict on a record, so never a reason to dead-letter one or to cache the answer.
+    ``kind`` is the ``registry_errors`` metric label: ``server_error``, ``auth``, ``timeout``,
+    ``connection`` or ``bad_response``.
+    """
+
+    def __init__(self, message: str, kind: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.http_status = http_status
+
+
 class Reason:
     """DLQ reason codes: stable, snake_case, what ``error.reason`` headers carry."""
 
@@ -31,6 +53,10 @@ class Reason:
     AVRO_DECODE_FAILED = "avro_decode_failed"
     INVALID_EVENT = "invalid_event"
     MALFORMED_JSON = "malformed_json"
+    INVALID_UNICODE = "invalid_unicode"
+    TOO_DEEP = "too_deep"
+    NUMBER_TOO_LARGE = "number_too_large"
+    DUPLICATE_FIELD = "duplicate_field"
     BODY_TOO_LARGE = "body_too_large"
     MISSING_KEY = "missing_key"
     KEY_MISMATCH = "key_mismatch"

@@ -142,6 +142,14 @@ class Metrics:
             "Hubs in this worker's hub network",
             registry=r,
         )
+        self.registry_errors = Counter(
+            "shipstream_registry_errors_total",
+            "Failed schema registry calls, by kind: not_found (a record's unknown schema id, "
+            "dead-lettered), refused, server_error, auth, timeout, connection, bad_response "
+            "(retried)",
+            ["kind"],
+            registry=r,
+        )
         r.register(_CommitGuardCollector())
         self.stream_time = Gauge(
             "shipstream_stream_time_ms",

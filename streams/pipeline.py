@@ -73,8 +73,13 @@ class Pipeline:
     def serde(self, spec: cat.TopicSpec) -> AvroSerde:
         """The Avro serde of a catalogue topic (one per topic, ids cached inside)."""
         if spec.name not in self.serdes:
-            self.serdes[spec.name] = AvroSerde(self.settings, spec)
+            self.serdes[spec.name] = AvroSerde(
+                self.settings, spec, on_registry_error=self._count_registry_error
+            )
         return self.serdes[spec.name]
+
+    def _count_registry_error(self, kind: str) -> None:
+        self.metrics.registry_errors.labels(kind).inc()
 
     def _value_serializer(self, spec: cat.TopicSpec) -> Any:
         if spec.schema_file is not None:

@@ -21,6 +21,8 @@ Environment variables (all optional; defaults suit a single local node):
 ``SHIPSTREAM_INSTANCE_ID``       static membership id (default unset: dynamic membership)
 ``SHIPSTREAM_STANDBY_REPLICAS``  table standby replicas (default 1)
 ``SHIPSTREAM_MAX_BODY_BYTES``    largest accepted ``POST /ingest`` body (default 1 MiB)
+``SHIPSTREAM_MAX_FUTURE_SKEW_S`` how far past the wall clock an event's ``occurred_at`` may be
+                                 before it is rejected as ``future_timestamp`` (default 3600)
 ``SHIPSTREAM_ENDPOINT_URL``      base URL of the action endpoints (default
                                  ``http://127.0.0.1:8700``)
 ``SHIPSTREAM_DELIVERY_ATTEMPTS`` attempts per action before FAILED_EXHAUSTED (default 5)
@@ -63,6 +65,7 @@ class Settings:
     instance_id: str | None = None
     standby_replicas: int = 1
     max_body_bytes: int = 1024 * 1024
+    max_future_skew_s: int = 3600
     endpoint_url: str = "http://127.0.0.1:8700"
     delivery_attempts: int = 5
     endpoint_concurrency: int = 16
@@ -89,6 +92,9 @@ class Settings:
                 f"use one of {GUARANTEES}"
             )
             raise SettingsError(msg)
+        if self.max_future_skew_s < 0:
+            msg = f"SHIPSTREAM_MAX_FUTURE_SKEW_S={self.max_future_skew_s} must be 0 or more"
+            raise SettingsError(msg)
         if self.partitions < 1 or self.replication < 1:
             msg = "SHIPSTREAM_PARTITIONS and SHIPSTREAM_REPLICATION must be at least 1"
             raise SettingsError(msg)
@@ -102,6 +108,11 @@ class Settings:
     def group_id(self) -> str:
         """Faust app id, which is also the consumer group: one per role."""
         return f"{self.app_id}-{self.role}"
+
+    @property
+    def max_future_skew_ms(self) -> int:
+        """``max_future_skew_s`` in the milliseconds event times are kept in."""
+        return self.max_future_skew_s * 1000
 
     @property
     def broker_url(self) -> str:
@@ -127,6 +138,7 @@ class Settings:
             "SHIPSTREAM_WEB_PORT": str(self.web_port),
             "SHIPSTREAM_STANDBY_REPLICAS": str(self.standby_replicas),
             "SHIPSTREAM_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "SHIPSTREAM_MAX_FUTURE_SKEW_S": str(self.max_future_skew_s),
             "SHIPSTREAM_ENDPOINT_URL": self.endpoint_url,
             "SHIPSTREAM_DELIVERY_ATTEMPTS": str(self.delivery_attempts),
             "SHIPSTREAM_ENDPOINT_CONCURRENCY": str(self.endpoint_concurrency),
@@ -171,6 +183,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         instance_id=e.get("SHIPSTREAM_INSTANCE_ID") or None,
         standby_replicas=_int(e, "SHIPSTREAM_STANDBY_REPLICAS", d.standby_replicas),
         max_body_bytes=_int(e, "SHIPSTREAM_MAX_BODY_BYTES", d.max_body_bytes),
+        max_future_skew_s=_int(e, "SHIPSTREAM_MAX_FUTURE_SKEW_S", d.max_future_skew_s),
         endpoint_url=e.get("SHIPSTREAM_ENDPOINT_URL", d.endpoint_url).rstrip("/"),
         delivery_attempts=_int(e, "SHIPSTREAM_DELIVERY_ATTEMPTS", d.delivery_attempts),
         endpoint_concurrency=_int(e, "SHIPSTREAM_ENDPOINT_CONCURRENCY", d.endpoint_concurrency),

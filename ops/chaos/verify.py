@@ -45,7 +45,10 @@ def read_inputs(settings: Settings) -> Iterator[ShipmentEvent | None]:
     for msg in reader.read_all(settings, settings.topic(EVENTS.name)):
         try:
             event = ShipmentEvent.from_avro(serde.decode(msg.value))
-            validate_event(event)
+            # By the record's timestamp, as reconcile does: the verdict must not drift later.
+            validate_event(
+                event, now_ms=msg.timestamp_ms, max_future_skew_ms=settings.max_future_skew_ms
+            )
         except (DecodeError, ValidationError):
             yield None
             continue

@@ -49,7 +49,11 @@ def _inputs(settings: Settings) -> Iterator[tuple[str, int, int, tuple[str, str]
         ident: tuple[str, str] | None
         try:
             ev = ShipmentEvent.from_avro(serde.decode(msg.value))
-            validate_event(ev)
+            # Judged by the record's timestamp, not today's clock: an event processing found
+            # too far in the future must not look acceptable to a reconcile run hours later.
+            validate_event(
+                ev, now_ms=msg.timestamp_ms, max_future_skew_ms=settings.max_future_skew_ms
+            )
             key = msg.key.decode(errors="replace") if msg.key else None
             ident = (ev.shipment_id, ev.event_id) if key == ev.shipment_id else None
         except (DecodeError, ValidationError):

@@ -270,7 +270,8 @@ class ValueDecoder:
                 text = registry.writer_schema(self.settings, self._sr, schema_id)
             except RegistryError as exc:
                 err = DecodeError(Reason.UNKNOWN_SCHEMA_ID, f"unknown schema id {schema_id}")
-                self._unknown[schema_id] = err
+                if exc.http_status == 404:  # anything else may answer next time
+                    self._unknown[schema_id] = err
                 raise err from exc
             writer = fastavro.parse_schema(json.loads(text))
             self._writers[schema_id] = writer

@@ -3,6 +3,11 @@
 Schema ids are cached both ways, so the registry is asked once per schema and never per
 message: the writer's id is registered (or looked up) on first encode, and each unknown
 reader-side id is fetched once and parsed with the local schema as reader schema.
+
+Only the registry's 404 is a verdict on a record (``unknown_schema_id``, remembered). Every
+other failure (5xx, 401/403, a timeout, no connection) raises ``RegistryUnavailable``, which
+callers retry and nothing remembers: dead-lettering for it would throw good records away, and
+caching it would keep doing so until a restart.
 """
 
 from __future__ import annotations
@@ -11,26 +16,39 @@ import io
 import json
 import struct
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import fastavro
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from streams.codecs import registry
-from streams.errors import DecodeError, Reason, RegistryError, ServiceUnavailable
+from streams.errors import (
+    DecodeError,
+    Reason,
+    RegistryError,
+    RegistryUnavailable,
+    ServiceUnavailable,
+)
 from streams.settings import Settings
 from streams.topics import TopicSpec
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
+_T = TypeVar("_T")
 
 
 class AvroSerde:
     """Encode and decode one topic's values against its registered schema."""
 
     def __init__(
-        self, settings: Settings, spec: TopicSpec, sr: SchemaRegistryClient | None = None
+        self,
+        settings: Settings,
+        spec: TopicSpec,
+        sr: SchemaRegistryClient | None = None,
+        on_registry_error: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_registry_error(kind)`` is told of every failed registry call (for a metric)."""
         assert spec.schema_file is not None  # noqa: S101  # Avro topics only
         self.settings = settings
         self.spec = spec
@@ -43,6 +61,7 @@ class AvroSerde:
         self._readers: dict[int, Any] = {}
         self._unknown: dict[int, DecodeError] = {}
         """Ids the registry said it does not have: asked once, not once per bad record."""
+        self._on_registry_error = on_registry_error
 
     @property
     def sr(self) -> SchemaRegistryClient:
@@ -56,8 +75,19 @@ class AvroSerde:
         if self._writer_id is None:
             with self._lock:
                 if self._writer_id is None:
-                    self._writer_id = registry.register(self.settings, self.spec, self.sr)
+                    self._writer_id = self._ask(
+                        lambda: registry.register(self.settings, self.spec, self.sr)
+                    )
         return self._writer_id
+
+    def _ask(self, call: Callable[[], _T]) -> _T:
+        """A registry call, counted by kind when it fails."""
+        try:
+            return call()
+        except (RegistryError, RegistryUnavailable) as exc:
+            if self._on_registry_error is not None:
+                self._on_registry_error(exc.kind)
+            raise
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """Serialize a record (a dict shaped like the schema)."""
@@ -72,14 +102,19 @@ class AvroSerde:
             if schema_id in self._unknown:
                 raise self._unknown[schema_id]
             try:
-                text = registry.writer_schema(self.settings, self.sr, schema_id)
+                text = self._ask(lambda: registry.writer_schema(self.settings, self.sr, schema_id))
             except RegistryError as exc:
+                if exc.http_status != 404:
+                    # Any other refusal of a lookup by id is the registry's problem, not the
+                    # record's: retried like an outage, so the operator hears of it (alert).
+                    msg = f"registry refused to look up schema id {schema_id}: {exc}"
+                    raise RegistryUnavailable(msg, exc.kind, exc.http_status) from exc
                 msg = f"unknown schema id {schema_id}: {exc}"
                 err = DecodeError(Reason.UNKNOWN_SCHEMA_ID, msg)
                 if len(self._unknown) < 10_000:
                     self._unknown[schema_id] = err
                 raise err from exc
-            # ServiceUnavailable propagates: the record is fine, the registry is not.
+            # RegistryUnavailable propagates: the record is fine, the registry is not.
             reader = fastavro.parse_schema(json.loads(text))
             self._readers[schema_id] = reader
         return reader

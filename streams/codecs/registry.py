@@ -11,10 +11,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import httpx
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from streams.errors import RegistryError, ServiceUnavailable
+from streams.errors import RegistryError, RegistryUnavailable
 from streams.settings import Settings
 from streams.topics import AVRO_TOPICS, TopicSpec
 
@@ -31,20 +32,42 @@ def load_schema(path: Path) -> str:
     return json.dumps(json.loads(path.read_text()), separators=(",", ":"))
 
 
+#: Statuses that say nothing about the request itself: the registry may answer it later.
+_AUTH_STATUSES = (401, 403)
+_TRANSIENT_STATUSES = (408, 429)
+
+
 def _call(what: str, settings: Settings, fn: Any, *args: Any) -> Any:
+    """Call the client, translating its failures.
+
+    A final answer raises ``RegistryError``; a failure that may pass raises
+    ``RegistryUnavailable`` (a ``ServiceUnavailable``, which callers retry).
+    """
     try:
         return fn(*args)
     except SchemaRegistryError as exc:
-        msg = f"registry refused to {what}: HTTP {exc.http_status_code} {exc.error_message}"
-        raise RegistryError(msg) from exc
-    except Exception as exc:  # requests/httpx connection failures have several types
-        if "connect" in type(exc).__name__.lower() or "connect" in str(exc).lower():
-            msg = (
-                f"cannot reach the schema registry at {settings.registry_url} ({exc}); "
-                "start it with `make up`"
-            )
-            raise ServiceUnavailable(msg) from exc
-        raise
+        status = exc.http_status_code
+        detail = f"HTTP {status} {exc.error_message}"
+        if status in _AUTH_STATUSES:
+            msg = f"registry refused to {what}: {detail}; check the registry credentials"
+            raise RegistryUnavailable(msg, "auth", status) from exc
+        if status >= 500 or status in _TRANSIENT_STATUSES:
+            msg = f"registry failed to {what}: {detail}; retrying"
+            raise RegistryUnavailable(msg, "server_error", status) from exc
+        msg = f"registry refused to {what}: {detail}"
+        raise RegistryError(msg, status) from exc
+    except httpx.TimeoutException as exc:
+        msg = f"registry at {settings.registry_url} did not answer in time to {what} ({exc!r})"
+        raise RegistryUnavailable(msg, "timeout") from exc
+    except (httpx.TransportError, OSError) as exc:
+        msg = (
+            f"cannot reach the schema registry at {settings.registry_url} ({exc!r}); "
+            "start it with `make up`"
+        )
+        raise RegistryUnavailable(msg, "connection") from exc
+    except ValueError as exc:  # a 2xx whose body is not JSON: a proxy's page, not the registry
+        msg = f"registry at {settings.registry_url} gave an unreadable answer to {what}: {exc}"
+        raise RegistryUnavailable(msg, "bad_response") from exc
 
 
 def register(settings: Settings, spec: TopicSpec, sr: SchemaRegistryClient | None = None) -> int:

@@ -15,6 +15,7 @@ def test_to_env_round_trips_through_from_env() -> None:
         data_dir=Path("data/x"),
         instance_id="decision-1",
         max_body_bytes=10,
+        max_future_skew_s=60,
         endpoint_url="http://e:1",
     )
     assert from_env(s.to_env()) == s
@@ -25,6 +26,13 @@ def test_bad_values_say_what_to_set() -> None:
         from_env({"SHIPSTREAM_ROLE": "everything"})
     with pytest.raises(SettingsError, match="SHIPSTREAM_PARTITIONS"):
         from_env({"SHIPSTREAM_PARTITIONS": "many"})
+    with pytest.raises(SettingsError, match="SHIPSTREAM_MAX_FUTURE_SKEW_S"):
+        from_env({"SHIPSTREAM_MAX_FUTURE_SKEW_S": "-1"})
+
+
+def test_future_skew_defaults_to_an_hour() -> None:
+    assert Settings().max_future_skew_ms == 3_600_000
+    assert from_env({"SHIPSTREAM_MAX_FUTURE_SKEW_S": "5"}).max_future_skew_ms == 5000
 
 
 def test_group_per_role() -> None:

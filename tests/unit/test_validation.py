@@ -102,3 +102,66 @@ def test_validate_event_checks_avro_decoded_events_too() -> None:
     with pytest.raises(ValidationError) as info:
         validate_event(ev)
     assert info.value.reason == "hub_required"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"event_id": "e\ud800"}, "event_id"),
+        ({"shipment_id": "\udc00"}, "shipment_id"),
+        ({"hub": "A\ud83d"}, "hub"),
+        ({"attributes": {"k\ud800": "v"}}, "attributes"),
+        ({"attributes": {"k": "\udfff"}}, "attributes"),
+    ],
+)
+def test_lone_surrogates_are_rejected_as_invalid_unicode(changes: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_record(record(**changes))
+    assert (info.value.reason, info.value.field) == ("invalid_unicode", field)
+    info.value.message.encode()  # the message itself is safe to put in a header
+
+
+def test_a_lone_surrogate_in_a_field_name_is_invalid_unicode() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_record({**record(), "\ud800x": 1})
+    assert info.value.reason == "invalid_unicode"
+    info.value.message.encode()
+
+
+def test_messages_quote_huge_values_only_in_part() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_record({**record(), "x" * 100_000: 1})
+    assert info.value.reason == "unknown_field" and len(info.value.message) < 200
+    with pytest.raises(ValidationError) as info:
+        parse_record(record(event_type="Z" * 100_000))
+    assert info.value.reason == "invalid_enum" and len(info.value.message) < 300
+
+
+def test_long_attribute_names_are_rejected() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_record(record(attributes={"k" * 257: "v"}))
+    assert info.value.reason == "invalid_attributes"
+
+
+H_MS = 3_600_000
+
+
+def test_event_times_past_the_clock_plus_skew_are_rejected() -> None:
+    now = T0
+    ok = record(occurred_at=now + H_MS)
+    assert parse_record(ok, now_ms=now, max_future_skew_ms=H_MS).occurred_at == now + H_MS
+    with pytest.raises(ValidationError) as info:
+        parse_record(record(occurred_at=now + H_MS + 1), now_ms=now, max_future_skew_ms=H_MS)
+    assert (info.value.reason, info.value.field) == ("future_timestamp", "occurred_at")
+    # promised_at is meant to be in the future
+    parse_record(record(promised_at=now + 100 * H_MS), now_ms=now, max_future_skew_ms=H_MS)
+
+
+def test_the_future_check_uses_the_wall_clock_by_default_and_can_be_off() -> None:
+    far = record(occurred_at="2099-06-01T00:00:00Z")
+    with pytest.raises(ValidationError, match="future_timestamp"):
+        parse_record(far)
+    ev = parse_record(far, max_future_skew_ms=None)
+    with pytest.raises(ValidationError, match="future_timestamp"):
+        validate_event(ev)  # what processing calls, unchanged: the default skew applies
+    validate_event(ev, now_ms=ev.occurred_at)  # a replay judged by the record's own time

@@ -2,7 +2,9 @@
 
 Rejected records get a per-record error in the response and go to the DLQ; the body as a
 whole is refused (400/413) only when it cannot be read at all, and then it is dead-lettered
-too, so nothing sent to shipstream disappears without a trace.
+too, so nothing sent to shipstream disappears without a trace. A record that fails in a way
+nobody foresaw is dead-lettered as ``internal_error`` rather than failing its batch; only a
+broker that cannot take even the dead letter makes the answer a 503 (retry the batch).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from streams import topics as cat
 from streams.agents.ingestion.body import BodyError, RawRecord, split_body
 from streams.agents.ingestion.validation import ValidationError, parse_record
 from streams.dead_letter import DeadLetter
-from streams.errors import Reason
+from streams.errors import Reason, RegistryError, ServiceUnavailable
 from streams.pipeline import INGESTED_AT_HEADER, Pipeline, now_ms
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,11 @@ STAGE = "ingestion"
 SOURCE = "http:/ingest"
 #: What an oversized body keeps in its dead letter (Kafka's default record limit is 1 MiB).
 DLQ_BODY_PREFIX = 64 * 1024
+#: The most of a record or body a dead letter keeps: a 1 MiB body plus headers would exceed
+#: the producer's and the broker's 1 MiB limit, and the dead letter itself would fail.
+DLQ_MAX_VALUE = 960 * 1024
+#: What a 503 asks the sender to wait before sending the batch again.
+RETRY_AFTER_S = 5
 
 
 async def _read_limited(request: Any, limit: int) -> tuple[bytes, bool]:
@@ -45,16 +52,19 @@ def register(p: Pipeline) -> None:
     events = p.topic(cat.EVENTS)
     metrics = p.metrics
     limit = p.settings.max_body_bytes
+    skew_ms = p.settings.max_future_skew_ms
 
-    async def reject(rec: RawRecord, reason: str, message: str) -> dict[str, Any]:
+    async def reject(
+        rec: RawRecord, reason: str, message: str, error_class: str = "ValidationError"
+    ) -> dict[str, Any]:
         metrics.events.labels(STAGE, "rejected").inc()
         await p.dead_letter(
             DeadLetter(
                 key=None,
-                value=rec.raw,
+                value=rec.raw[:DLQ_MAX_VALUE],
                 stage=STAGE,
                 reason=reason,
-                error_class="ValidationError",
+                error_class=error_class,
                 message=message,
                 source_topic=SOURCE,
                 source_offset=rec.index,
@@ -63,10 +73,20 @@ def register(p: Pipeline) -> None:
         return {"index": rec.index, "status": "rejected", "reason": reason, "error": message}
 
     async def publish(rec: RawRecord) -> dict[str, Any]:
-        if rec.error is not None:
-            return await reject(rec, Reason.MALFORMED_JSON, rec.error)
         try:
-            event = parse_record(rec.value)
+            return await accept(rec)
+        except (ServiceUnavailable, RegistryError):
+            raise  # the registry's fault, not the record's: the batch is answered 503
+        except Exception as exc:  # one record's surprise must not fail its whole batch
+            log.exception("ingestion failed for record %s", rec.index)
+            message = f"{type(exc).__name__}: {exc}"
+            return await reject(rec, Reason.INTERNAL_ERROR, message, type(exc).__qualname__)
+
+    async def accept(rec: RawRecord) -> dict[str, Any]:
+        if rec.error is not None:
+            return await reject(rec, rec.reason, rec.error, "RecordError")
+        try:
+            event = parse_record(rec.value, now_ms=now_ms(), max_future_skew_ms=skew_ms)
         except ValidationError as exc:
             return await reject(rec, exc.reason, exc.message)
         fut = await events.send(
@@ -104,7 +124,7 @@ def register(p: Pipeline) -> None:
                 await p.dead_letter(
                     DeadLetter(
                         key=None,
-                        value=body,
+                        value=body[:DLQ_MAX_VALUE],
                         stage=STAGE,
                         reason=exc.reason,
                         error_class="BodyError",
@@ -114,7 +134,25 @@ def register(p: Pipeline) -> None:
                 )
                 metrics.events.labels(STAGE, "rejected").inc()
                 return self.json({"error": exc.reason, "message": str(exc)}, status=400)
-            results = await asyncio.gather(*(publish(r) for r in records))
+            try:
+                results = await asyncio.gather(*(publish(r) for r in records))
+            except (ServiceUnavailable, RegistryError) as exc:
+                # Nothing is dead-lettered for it: the records are fine, the registry is not.
+                log.warning("ingestion cannot encode records: %s", exc)
+                message = f"the schema registry failed ({exc}); retry the batch"
+                return self.json(
+                    {"error": "unavailable", "message": message},
+                    status=503,
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+            except Exception as exc:  # the broker refused even the dead letters
+                log.exception("ingestion could not write a batch of %d records", len(records))
+                message = f"records could not be written to Kafka ({exc}); retry the batch"
+                return self.json(
+                    {"error": "unavailable", "message": message},
+                    status=503,
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
             accepted = sum(r["status"] == "accepted" for r in results)
             body_out = {
                 "accepted": accepted,

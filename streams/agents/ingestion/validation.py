@@ -8,16 +8,21 @@ so that Avro-decoded events (which the schema only types) meet the same bar.
 Rejections carry a stable snake_case ``reason`` (a metric label and DLQ header value) and a
 human ``message`` that says what to fix. Unknown fields are rejected rather than dropped:
 a misspelt ``promised_at`` silently ignored would turn into wrong decisions much later.
+
+An event time more than ``max_future_skew_ms`` past the clock is rejected
+(``future_timestamp``): stream time only moves forward, so one event dated next year would
+make R7 see every open shipment of its partition as silent for 48 h.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from streams.errors import ShipstreamError
+from streams.errors import Reason, ShipstreamError
 from streams.model import (
     EventType,
     ExceptionCode,
@@ -25,6 +30,7 @@ from streams.model import (
     ShipmentEvent,
     to_epoch_ms,
 )
+from streams.settings import Settings
 
 MAX_ID_LEN = 128
 MAX_TEXT_LEN = 256
@@ -32,6 +38,9 @@ MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_VALUE_LEN = 1024
 MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+DEFAULT_MAX_FUTURE_SKEW_MS = Settings.max_future_skew_s * 1000
+#: How much of an offending value a message quotes: enough to find it, not the whole body.
+SHOWN_CHARS = 80
 
 _IDS = ("event_id", "shipment_id")
 _OPTIONAL_TEXT = ("carrier", "hub", "origin", "destination")
@@ -58,6 +67,8 @@ class Invalid(StrEnum):
     INVALID_ATTRIBUTES = "invalid_attributes"
     HUB_REQUIRED = "hub_required"
     EXCEPTION_CODE_REQUIRED = "exception_code_required"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    INVALID_UNICODE = Reason.INVALID_UNICODE
 
 
 class ValidationError(ShipstreamError, ValueError):
@@ -70,16 +81,31 @@ class ValidationError(ShipstreamError, ValueError):
         self.field = field
 
 
-def parse_record(obj: object) -> ShipmentEvent:
-    """Parse one JSON-decoded record into a valid event, or raise ``ValidationError``."""
+def parse_record(
+    obj: object,
+    *,
+    now_ms: int | None = None,
+    max_future_skew_ms: int | None = DEFAULT_MAX_FUTURE_SKEW_MS,
+) -> ShipmentEvent:
+    """Parse one JSON-decoded record into a valid event, or raise ``ValidationError``.
+
+    ``now_ms`` and ``max_future_skew_ms`` are those of :func:`validate_event`.
+    """
     if not isinstance(obj, Mapping):
         raise ValidationError(
             Invalid.NOT_AN_OBJECT, f"a record must be a JSON object, got {_kind(obj)}"
         )
+    for key in obj:
+        if not isinstance(key, str) or not _is_utf8(key):
+            raise ValidationError(
+                Invalid.INVALID_UNICODE,
+                f"field name {_show(key)} is not valid Unicode text (a lone surrogate?)",
+            )
     unknown = sorted(str(k) for k in obj if k not in FIELDS)
     if unknown:
+        name = unknown[0][:SHOWN_CHARS]
         raise ValidationError(
-            Invalid.UNKNOWN_FIELD, f"field '{unknown[0]}' is not part of ShipmentEvent", unknown[0]
+            Invalid.UNKNOWN_FIELD, f"field {_show(unknown[0])} is not part of ShipmentEvent", name
         )
     event = ShipmentEvent(
         event_id=_present(_text(obj, "event_id"), "event_id"),
@@ -96,12 +122,22 @@ def parse_record(obj: object) -> ShipmentEvent:
         exception_code=_enum(obj, "exception_code", ExceptionCode),
         attributes=_attributes(obj.get("attributes")),
     )
-    validate_event(event)
+    validate_event(event, now_ms=now_ms, max_future_skew_ms=max_future_skew_ms)
     return event
 
 
-def validate_event(ev: ShipmentEvent) -> None:
-    """Semantic checks for any event (JSON or Avro): ids, bounds, type-specific fields."""
+def validate_event(
+    ev: ShipmentEvent,
+    *,
+    now_ms: int | None = None,
+    max_future_skew_ms: int | None = DEFAULT_MAX_FUTURE_SKEW_MS,
+) -> None:
+    """Semantic checks for any event (JSON or Avro): ids, bounds, type-specific fields.
+
+    ``occurred_at`` may be at most ``max_future_skew_ms`` past ``now_ms`` (default: the wall
+    clock); ``max_future_skew_ms=None`` turns that check off. A consumer that wants the same
+    verdict on a replay passes the record's own timestamp as ``now_ms``.
+    """
     for name in (*_IDS, "source", *_OPTIONAL_TEXT):
         value = getattr(ev, name)
         if value is None:
@@ -123,6 +159,15 @@ def validate_event(ev: ShipmentEvent) -> None:
                 f"field '{name}' is {ms} ms, outside years 2000..2099 (epoch milliseconds?)",
                 name,
             )
+    if max_future_skew_ms is not None:
+        now = _wall_clock_ms() if now_ms is None else now_ms
+        if ev.occurred_at > now + max_future_skew_ms:
+            raise ValidationError(
+                Invalid.FUTURE_TIMESTAMP,
+                f"field 'occurred_at' is {ev.occurred_at - now} ms in the future, at most "
+                f"{max_future_skew_ms} ms of clock skew is accepted; check the sender's clock",
+                "occurred_at",
+            )
     if ev.event_type in _HUB_EVENTS and ev.hub is None:
         raise ValidationError(
             Invalid.HUB_REQUIRED, f"field 'hub' is required for {ev.event_type.value} events", "hub"
@@ -135,8 +180,27 @@ def validate_event(ev: ShipmentEvent) -> None:
         )
 
 
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
+
+
+def _show(value: object) -> str:
+    """``repr`` cut short: messages go to DLQ headers and responses, not whole bodies."""
+    shown = repr(value)
+    return shown if len(shown) <= SHOWN_CHARS else f"{shown[:SHOWN_CHARS]}...({len(shown)} chars)"
+
+
+def _is_utf8(value: str) -> bool:
+    """False for text UTF-8 cannot encode: a lone surrogate, which a JSON escape can make."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _text(obj: Mapping[str, Any], name: str) -> str | None:
@@ -144,6 +208,12 @@ def _text(obj: Mapping[str, Any], name: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ValidationError(
             Invalid.WRONG_TYPE, f"field '{name}' must be a string, got {_kind(value)}", name
+        )
+    if value is not None and not _is_utf8(value):
+        raise ValidationError(
+            Invalid.INVALID_UNICODE,
+            f"field '{name}' is {_show(value)}, not valid Unicode text (a lone surrogate?)",
+            name,
         )
     return value
 
@@ -162,7 +232,7 @@ def _enum(obj: Mapping[str, Any], name: str, enum: type[_E]) -> _E | None:
         return enum(value)
     allowed = ", ".join(enum.__members__)
     raise ValidationError(
-        Invalid.INVALID_ENUM, f"field '{name}' is {value!r}, expected one of {allowed}", name
+        Invalid.INVALID_ENUM, f"field '{name}' is {_show(value)}, expected one of {allowed}", name
     )
 
 
@@ -185,14 +255,14 @@ def _timestamp(obj: Mapping[str, Any], name: str) -> int | None:
     except ValueError:
         raise ValidationError(
             Invalid.INVALID_TIMESTAMP,
-            f"field '{name}' is {value!r}, not an ISO-8601 timestamp",
+            f"field '{name}' is {_show(value)}, not an ISO-8601 timestamp",
             name,
         ) from None
     if parsed.tzinfo is None:
         # A naive time is ambiguous; guessing UTC would shift events by the sender's offset.
         raise ValidationError(
             Invalid.NAIVE_TIMESTAMP,
-            f"field '{name}' is {value!r} without a zone; add 'Z' or an offset "
+            f"field '{name}' is {_show(value)} without a zone; add 'Z' or an offset "
             "(e.g. '2024-05-01T10:00:00Z')",
             name,
         )
@@ -219,8 +289,21 @@ def _attributes(value: object) -> dict[str, str]:
         if not isinstance(key, str) or not isinstance(item, str) or too_long:
             raise ValidationError(
                 Invalid.INVALID_ATTRIBUTES,
-                f"attributes[{key!r}] must be a string of at most {MAX_ATTRIBUTE_VALUE_LEN} "
-                f"characters, got {_kind(item)}",
+                f"attributes[{_show(key)}] must be a string of at most "
+                f"{MAX_ATTRIBUTE_VALUE_LEN} characters, got {_kind(item)}",
+                "attributes",
+            )
+        if len(key) > MAX_TEXT_LEN:
+            raise ValidationError(
+                Invalid.INVALID_ATTRIBUTES,
+                f"attributes[{_show(key)}]: a name has {len(key)} characters, "
+                f"at most {MAX_TEXT_LEN}",
+                "attributes",
+            )
+        if not _is_utf8(key) or not _is_utf8(item):
+            raise ValidationError(
+                Invalid.INVALID_UNICODE,
+                f"attributes[{_show(key)}] is not valid Unicode text (a lone surrogate?)",
                 "attributes",
             )
     return dict(value)

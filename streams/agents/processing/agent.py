@@ -76,7 +76,13 @@ def register(p: Pipeline) -> None:
             except ServiceUnavailable as exc:
                 log.warning("%s; retrying in %.0fs", exc, REGISTRY_RETRY_S)
                 await asyncio.sleep(REGISTRY_RETRY_S)
-        validate_event(ev)
+        # Future skew judged by the record's own timestamp (as reconcile does), so a replay
+        # reaches the same verdict as the first time.
+        validate_event(
+            ev,
+            now_ms=int(event.message.timestamp * 1000),
+            max_future_skew_ms=p.settings.max_future_skew_ms,
+        )
         key = event.message.key.decode(errors="replace") if event.message.key else None
         if key != ev.shipment_id:
             msg = (

@@ -1,0 +1,120 @@
+"""Only the registry's 404 is a verdict on a record; every other failure is retried."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from streams.codecs import registry
+from streams.codecs.avro import AvroSerde
+from streams.errors import DecodeError, RegistryError, RegistryUnavailable, ServiceUnavailable
+from streams.settings import Settings
+from streams.topics import EVENTS
+
+SETTINGS = Settings()
+
+
+def fail(exc: BaseException) -> Any:
+    def call(*_: object) -> None:
+        raise exc
+
+    return call
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (SchemaRegistryError(500, 50001, "boom"), "server_error"),
+        (SchemaRegistryError(503, -1, "Unknown Schema Registry Error: <html>"), "server_error"),
+        (SchemaRegistryError(429, -1, "slow down"), "server_error"),
+        (SchemaRegistryError(401, 40101, "unauthorized"), "auth"),
+        (SchemaRegistryError(403, 40301, "forbidden"), "auth"),
+        (httpx.ReadTimeout("timed out"), "timeout"),
+        (httpx.ConnectTimeout("timed out"), "timeout"),
+        (httpx.ConnectError("refused"), "connection"),
+        (ConnectionResetError("reset"), "connection"),
+        (ValueError("Expecting value: line 1 column 1"), "bad_response"),
+    ],
+)
+def test_failures_that_may_pass_are_retryable(exc: BaseException, kind: str) -> None:
+    with pytest.raises(RegistryUnavailable) as info:
+        registry._call("fetch schema id 7", SETTINGS, fail(exc))
+    assert info.value.kind == kind
+    assert isinstance(info.value, ServiceUnavailable)  # what processing retries on
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"), [(404, "not_found"), (409, "refused"), (422, "refused")]
+)
+def test_final_answers_are_registry_errors(status: int, kind: str) -> None:
+    with pytest.raises(RegistryError) as info:
+        registry._call("register", SETTINGS, fail(SchemaRegistryError(status, 0, "no")))
+    assert (info.value.http_status, info.value.kind) == (status, kind)
+
+
+class FakeRegistry:
+    """Answers get_schema with the queued outcomes, in order."""
+
+    def __init__(self, *outcomes: BaseException | str) -> None:
+        self.outcomes = list(outcomes)
+        self.asked = 0
+
+    def get_schema(self, schema_id: int) -> Any:
+        self.asked += 1
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+        class Schema:
+            schema_str = outcome
+
+        return Schema()
+
+
+def record_with_schema_id(schema_id: int) -> bytes:
+    return struct.pack(">bI", 0, schema_id) + b"\x00"
+
+
+def serde_with(sr: FakeRegistry, kinds: list[str]) -> AvroSerde:
+    return AvroSerde(SETTINGS, EVENTS, sr=sr, on_registry_error=kinds.append)  # type: ignore[arg-type]
+
+
+def test_a_404_is_unknown_schema_id_and_remembered() -> None:
+    kinds: list[str] = []
+    sr = FakeRegistry(SchemaRegistryError(404, 40403, "Schema not found"))
+    serde = serde_with(sr, kinds)
+    for _ in range(3):
+        with pytest.raises(DecodeError) as info:
+            serde.decode(record_with_schema_id(99))
+        assert info.value.reason == "unknown_schema_id"
+    assert sr.asked == 1 and kinds == ["not_found"]
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        SchemaRegistryError(503, 50301, "unavailable"),
+        SchemaRegistryError(401, 40101, "unauthorized"),
+        SchemaRegistryError(400, 40001, "bad request"),
+        httpx.ReadTimeout("timed out"),
+        httpx.ConnectError("refused"),
+    ],
+)
+def test_other_failures_are_retryable_counted_and_never_remembered(exc: BaseException) -> None:
+    kinds: list[str] = []
+    schema = registry.load_schema(EVENTS.schema_file)  # type: ignore[arg-type]
+    sr = FakeRegistry(exc, exc, schema)
+    serde = serde_with(sr, kinds)
+    for _ in range(2):
+        with pytest.raises(RegistryUnavailable):
+            serde.decode(record_with_schema_id(5))
+    # the registry is back: the same id decodes (into a record the schema reads or not,
+    # but not as unknown_schema_id)
+    with pytest.raises(DecodeError) as info:
+        serde.decode(record_with_schema_id(5))
+    assert info.value.reason == "avro_decode_failed"
+    assert sr.asked == 3 and len(kinds) == 2
