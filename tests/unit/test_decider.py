@@ -241,3 +241,16 @@ def test_r7_index_is_rebuilt_from_the_table_after_a_rebalance() -> None:
     assert asyncio.run(other.on_tick(0)) == 1
     assert [(x.rule, x.reason) for x in emitted.decisions] == [("R7", "stalled")]
     assert asyncio.run(other.on_tick(0)) == 0  # once per silence
+
+
+def test_deferred_writes_reach_the_table_only_when_handed_over() -> None:
+    table: dict[str, Any] = {}
+    d, emitted = decider(table, defer_writes=True)
+    created, arrived, *_ = lifecycle()
+    asyncio.run(d.on_update(created, 0))
+    asyncio.run(d.on_update(arrived, 0))  # reads its own pending value, not the empty table
+    assert table == {} and [x.rule for x in emitted.decisions] == ["R4", "R5"]
+    writes = d.take_writes()
+    assert set(writes) == {"s"} and writes["s"][0] == 0 and d.take_writes() == {}
+    table.update({sid: value for sid, (_, value) in writes.items()})
+    assert d.load("s").next_seq == 3

@@ -1,5 +1,11 @@
 """Decision role: Faust wiring around :class:`Decider` (rules, order, R7) and its tables.
 
+Updates are read in batches (``take_events``). The decisions of a whole batch are sent, then
+acknowledged together, and only then does the table record them: a decision never enters the
+memory before the broker has it (a crash in between re-takes it with the same id, and
+``sent.py`` skips what a previous owner committed). One round trip per batch instead of one
+per decision is what lets the producer batch (linger) without stalling the stream.
+
 R7 has no triggering event, so a timer sends a *tick* into each assigned partition of the
 updates topic at least every 10 s; the tick is handled inside the stream, where table writes
 land in the right changelog partition, which a write from the timer itself would not.
@@ -7,16 +13,18 @@ land in the right changelog partition, which a write from the timer itself would
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from streams import messages
 from streams import topics as cat
 from streams.agents.decision.decider import Decider
 from streams.agents.decision.sent import SentDecisions, kafka_loader
 from streams.errors import Reason
+from streams.kafka import event_context
 from streams.kafka.partitioner import partition_for
 from streams.model import Decision
 from streams.pipeline import Pipeline, now_ms
@@ -26,6 +34,9 @@ log = logging.getLogger(__name__)
 
 STAGE = "decision"
 TICK_INTERVAL_S = 10.0
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.02
+ACK_RETRY_S = 1.0
 
 
 def register(p: Pipeline) -> None:
@@ -53,22 +64,37 @@ def register(p: Pipeline) -> None:
 
         return callback
 
+    in_flight: list[tuple[Decision, int | None, Any]] = []
+
     async def emit(d: Decision, update: messages.EventUpdate | None, partition: int) -> None:
         if sent.already_sent(partition, d.decision_id):
             # A previous owner sent it and died before its memory said so (see sent.py).
             metrics.decisions_already_sent.inc()
             log.info("decision %s (%s) already committed; not sent again", d.decision_id, d.rule)
             return
-        # Wait for the broker's ack before the table records the decision as taken: faust
-        # writes the table to the local store at once, so a crash between the two would
-        # leave a remembered decision that never reached Kafka, and the replay would skip it.
-        # Now a crash re-sends the same decision_id instead (sent.py skips it). Costs a round
-        # trip per decision, not per update.
         ingested = None if update is None else update.ingested_at
-        pending = await decisions.send(
+        in_flight.append((d, ingested, await send(d, ingested)))
+
+    async def send(d: Decision, ingested: int | None) -> Any:
+        return await decisions.send(
             key=d.shipment_id, value=d.to_avro(), callback=on_committed(d, ingested)
         )
-        await pending
+
+    async def acknowledged() -> None:
+        """Wait until the broker has every decision sent; send again any it refused."""
+        while in_flight:
+            batch = list(in_flight)
+            in_flight.clear()
+            results = await asyncio.gather(*(f for _, _, f in batch), return_exceptions=True)
+            failed = [
+                (d, i)
+                for (d, i, _), r in zip(batch, results, strict=True)
+                if r is not None and isinstance(r, BaseException)
+            ]
+            for d, ingested in failed:
+                log.warning("decision %s not acknowledged; sending it again", d.decision_id)
+                await asyncio.sleep(ACK_RETRY_S)
+                in_flight.append((d, ingested, await send(d, ingested)))
 
     decider = Decider(
         decision_memory.declare(app, p.settings),
@@ -79,6 +105,7 @@ def register(p: Pipeline) -> None:
         clock=now_ms,
         max_waiting=p.settings.max_waiting_updates,
         on_gap_skipped=metrics.order_gaps_skipped.inc,
+        defer_writes=True,
     )
     metrics.updates_waiting.set_function(decider.waiting_updates)
     metrics.updates_waiting_oldest.set_function(decider.oldest_wait_s)
@@ -90,21 +117,35 @@ def register(p: Pipeline) -> None:
     # mode types receivers with a keyword-only `signal`; ours takes it through **_kw.
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
+    async def handle(event: EventT) -> None:
+        message = event.message
+        try:
+            await sent.prepare(message.partition, int(message.timestamp * 1000))
+            payload = messages.decode(message.value or b"")
+            if isinstance(payload, messages.Tick):
+                await decider.on_tick(message.partition)
+                return
+            outcome = await decider.on_update(payload, message.partition)
+            metrics.events.labels(STAGE, outcome.value).inc()
+        except Exception as exc:  # a bug must not stop the worker: keep the record
+            log.exception("decision failed for %s", message.tp)
+            await p.dead_letter_event(event, exc, STAGE, Reason.INTERNAL_ERROR)
+
     async def decide(stream: StreamT) -> None:
         await hub_view.wait_ready()
-        async for event in stream.events():
-            message = event.message
-            try:
-                await sent.prepare(message.partition, int(message.timestamp * 1000))
-                payload = messages.decode(message.value)
-                if isinstance(payload, messages.Tick):
-                    await decider.on_tick(message.partition)
-                    continue
-                outcome = await decider.on_update(payload, message.partition)
-                metrics.events.labels(STAGE, outcome.value).inc()
-            except Exception as exc:  # a bug must not stop the worker: keep the record
-                log.exception("decision failed for %s", message.tp)
-                await p.dead_letter_event(event, exc, STAGE, Reason.INTERNAL_ERROR)
+        # faust's StreamT does not declare take_events; its Stream has it.
+        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):  # type: ignore[attr-defined]
+            by_partition = {}
+            for event in events:
+                by_partition[event.message.partition] = event
+                with event_context.current(event):
+                    await handle(event)
+            await acknowledged()
+            # Now the memory may say so: each value on behalf of an event of its partition,
+            # so it lands in that partition's changelog and store.
+            for sid, (partition, value) in decider.take_writes().items():
+                with event_context.current(by_partition[partition]):
+                    decider.table[sid] = value
 
     async def tick() -> None:
         """Ask each assigned partition whose stream time moved to run R7."""
