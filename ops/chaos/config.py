@@ -7,7 +7,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from streams.reference.hubs import load_hubs
 from streams.settings import GUARANTEES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -227,3 +229,17 @@ def parse_args(argv: Sequence[str] | None = None) -> ChaosConfig:
     except ValueError as exc:
         p.error(str(exc))
         raise  # unreachable: p.error exits
+
+
+#: The chaos stack's hubs take 1/100 of the shipped capacity (at least 2 arrivals per
+#: 15-minute window), so that a run of ~100k events reroutes (R5) in many windows. With the
+#: shipped network a hub window sees ~3 arrivals and R5 would never be exercised.
+CAPACITY_DIVISOR = 100
+
+
+def hub_network() -> list[dict[str, Any]]:
+    """The hub network the chaos stack publishes and its verifier evaluates with."""
+    return [
+        {**hub, "capacity_per_window": max(2, int(hub["capacity_per_window"]) // CAPACITY_DIVISOR)}
+        for hub in load_hubs()
+    ]

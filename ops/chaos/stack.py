@@ -19,7 +19,7 @@ from typing import IO
 
 import httpx
 
-from ops.chaos.config import REPO_ROOT, StackPorts
+from ops.chaos.config import REPO_ROOT, StackPorts, hub_network
 from streams.codecs import registry
 from streams.kafka import admin
 from streams.kafka.reference import publish_hubs
@@ -78,13 +78,13 @@ class ChaosStack:
         return self._sh("up", "kafka")
 
     def bootstrap(self, settings: Settings) -> None:
-        """Topics, schemas (BACKWARD) and the shipped hub network, as ``shipstream bootstrap``,
+        """Topics, schemas (BACKWARD) and the chaos hub network (``config.hub_network``),
         plus the tables' changelog topics (see ``changelog_specs``)."""
         admin.ensure_topics(settings)
         admin.ensure_topics(settings.with_(topic_prefix=""), changelog_specs(settings))
         for subject in registry.register_all(settings):
             registry.set_compatibility(settings, subject, "BACKWARD")
-        publish_hubs(settings)
+        publish_hubs(settings, hubs=hub_network())
 
 
 #: Tables per role, as ``tables/`` declares them (their changelogs are ``<app>-<role>-<name>``).

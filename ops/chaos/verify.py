@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ops.chaos import expect
+from ops.chaos.config import hub_network
 from streams import messages
 from streams.agents.ingestion.validation import ValidationError, validate_event
 from streams.cli import reconcile
@@ -23,7 +24,6 @@ from streams.errors import DecodeError, Reason
 from streams.kafka import reader
 from streams.kafka.partitioner import partition_for
 from streams.model import ActionResult, Decision, Hub, ShipmentEvent
-from streams.reference.hubs import load_hubs
 from streams.settings import Settings
 from streams.topics import ACTIONS, DECISIONS, DLQ, EVENTS, UPDATES
 from tables import shipments
@@ -34,9 +34,9 @@ log = logging.getLogger(__name__)
 EXAMPLES = 20
 
 
-def shipped_hubs() -> dict[str, Hub]:
-    """The hub network the chaos stack publishes (the shipped one)."""
-    return {h["code"]: Hub.from_avro(h) for h in load_hubs()}
+def chaos_hubs() -> dict[str, Hub]:
+    """The hub network the chaos stack publishes."""
+    return {h["code"]: Hub.from_avro(h) for h in hub_network()}
 
 
 def read_inputs(settings: Settings) -> Iterator[ShipmentEvent | None]:
@@ -220,7 +220,7 @@ class Verdict:
 
 def verify(settings: Settings, endpoint: dict[str, Any]) -> Verdict:
     """Read everything back and compare; ``endpoint`` is its ``GET /received``."""
-    hubs = shipped_hubs()
+    hubs = chaos_hubs()
     expected = expect.replay(read_inputs(settings), hubs)
     oracle = expected.oracle
     log.info(
