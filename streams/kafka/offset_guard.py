@@ -143,19 +143,28 @@ def _key(tp: Any) -> Key:
     return (tp.topic, tp.partition)
 
 
+class UnprovenVersionError(RuntimeError):
+    """faust or aiokafka is not the version the patches were proven on."""
+
+
+def check_versions(running: dict[str, str]) -> None:
+    """Refuse to start on versions the patches were not proven on: the guarantees rest on them."""
+    if running != PROVEN_ON:
+        msg = (
+            f"the commit guard and the other faust/aiokafka patches were proven on {PROVEN_ON}, "
+            f"this environment has {running}; install the pinned versions (pip install -e .) "
+            "or, to move to new ones, adapt the patches and run make chaos before pinning them"
+        )
+        raise UnprovenVersionError(msg)
+
+
 def install() -> None:
     """Patch aiokafka's FetchResult and faust's Consumer (idempotent)."""
     global _installed  # noqa: PLW0603  # the patch is process-wide, like the classes it patches
     if _installed:
         return
+    check_versions({"faust": faust.__version__, "aiokafka": aiokafka.__version__})
     _installed = True
-    running = {"faust": faust.__version__, "aiokafka": aiokafka.__version__}
-    if running != PROVEN_ON:
-        log.warning(
-            "commit guard written for %s, running %s: its patches may not fit; run make chaos",
-            PROVEN_ON,
-            running,
-        )
     _patch_fetch_result()
     _patch_consumer()
 

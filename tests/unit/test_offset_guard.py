@@ -198,3 +198,9 @@ def test_the_counts_are_exported_at_scrape_time(guard: offset_guard._State) -> N
     text = Metrics().render().decode()
     assert "shipstream_commit_redeliveries_total 3.0" in text
     assert "shipstream_inferred_gaps_refused_total 7.0" in text
+
+
+def test_an_unproven_faust_or_aiokafka_version_is_a_hard_stop() -> None:
+    offset_guard.check_versions(dict(offset_guard.PROVEN_ON))
+    with pytest.raises(offset_guard.UnprovenVersionError, match="make chaos"):
+        offset_guard.check_versions({**offset_guard.PROVEN_ON, "faust": "0.16.0"})
