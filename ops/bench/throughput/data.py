@@ -68,23 +68,23 @@ def copy_topic(settings: Settings, source: str, target: str, timeout: float = 60
             if time.monotonic() > deadline:
                 msg = f"copying {source} to {target}: not done after {timeout}s"
                 raise TimeoutError(msg)
-            for msg in consumer.consume(1000, timeout=1.0):
-                err = msg.error()
+            for record in consumer.consume(1000, timeout=1.0):
+                err = record.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:  # noqa: SLF001  # public code
                         continue
                     raise KafkaException(err)
-                partition, offset = msg.partition(), msg.offset()
-                _, ts = msg.timestamp()
+                partition, offset = record.partition() or 0, record.offset() or 0
+                _, ts = record.timestamp()
                 while True:
                     try:
                         producer.produce(
                             target,
-                            msg.value(),
-                            msg.key(),
+                            record.value(),
+                            record.key(),
                             partition=partition,
                             timestamp=ts,
-                            headers=msg.headers(),
+                            headers=record.headers(),
                         )
                         break
                     except BufferError:
@@ -119,7 +119,7 @@ def first_timestamp(settings: Settings, topic: str) -> float | None:
             msg = consumer.poll(1.0)
             if msg is None or msg.error() is not None:
                 continue
-            times.setdefault(msg.partition(), msg.timestamp()[1] / 1000)
+            times.setdefault(msg.partition() or 0, msg.timestamp()[1] / 1000)
         return min(times.values()) if times else None
     finally:
         consumer.close()

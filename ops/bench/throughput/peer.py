@@ -120,12 +120,10 @@ class WireCodec:
         if magic != 0 or schema_id != self._event_id:
             return None
         try:
-            event: dict[str, Any] = fastavro.schemaless_reader(
-                io.BytesIO(raw[5:]), self._event, None
-            )
+            event = fastavro.schemaless_reader(io.BytesIO(raw[5:]), self._event, None)
         except (ValueError, EOFError, IndexError, StopIteration, UnicodeDecodeError):
             return None
-        return event
+        return event if isinstance(event, dict) else None
 
     def encode_decision(self, decision: Mapping[str, Any]) -> bytes:
         """A decision dict (as ``step`` returns) in the wire format."""

@@ -107,8 +107,8 @@ def run(cfg: PeerConfig) -> Tally:
             _commit_transaction(producer, consumer, begin=False)
         else:
             if producer.flush(120):
-                msg = "records left unacknowledged after 120 s"
-                raise RuntimeError(msg)
+                text = "records left unacknowledged after 120 s"
+                raise RuntimeError(text)
             consumer.commit(asynchronous=False)
         tally.last_output = time.time()
     finally:
