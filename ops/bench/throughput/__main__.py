@@ -26,6 +26,7 @@ import logging
 import os
 import platform
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -135,6 +136,8 @@ def peer_consistency(measurements: Sequence[Measurement]) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; exit 1 if a system failed."""
     a = parse_args(argv)
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so workers and the stack are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     for noisy in ("httpx", "httpx2", "ops.chaos", "streams"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
