@@ -230,7 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "peers_agree": consistency,
         "results": rows,
     }
-    lines = table(main_rows)
+    lines = [
+        f"{body['input']['topic_records']} input records, {os.cpu_count()} CPUs, load average "
+        f"{load_before[0]:.2f} before, {body['machine']['loadavg_after'][0]:.2f} after",
+        *table(main_rows),
+    ]
     if a.scale:
         lines += ["", *scale_lines(scale_rows)]
     if not consistency["agree"]:
