@@ -64,4 +64,7 @@ BENCH ?= all
 bench: setup ## Failover (standbys 0 vs 1), join rebalance, changelog restore (BENCH=failover|join|restore)
 	$(PY) -m ops.bench $(BENCH)
 
-.PHONY: help venv setup up down status worker lint unit test demo chaos chaos-short bench
+bench-throughput: setup ## shipstream vs a raw loop and Quix Streams on 200k preloaded events (BENCH_ARGS=...)
+	$(PY) -m ops.bench.throughput $(BENCH_ARGS)
+
+.PHONY: help venv setup up down status worker lint unit test demo chaos chaos-short bench bench-throughput
