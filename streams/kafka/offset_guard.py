@@ -187,30 +187,7 @@ def _patch_fetch_result() -> None:
     FetchResult.getall = getall  # type: ignore[method-assign]
 
 
-class ReadOffsets(defaultdict[Any, int | None]):
-    """faust's per-partition read offsets, as its drain loop sees them: never ahead.
-
-    faust 0.15.3 drops a fetched record whose offset is below the partition's read offset
-    ("DROPPED MESSAGE ROFF"). After a seek back to the committed offset (every rebalance's
-    ``perform_seek``), a fetch that was in flight before the seek delivers later records first
-    and moves the read offset past the records the seek re-reads, which are then dropped:
-    the partition's later records were processed before the dropped ones came back by
-    redelivery, so a shipment's events were applied out of partition order (issue 9, chaos
-    run chaos1796040917: 27 decisions on another ETA). Reading None here makes the loop
-    deliver every record: what a seek re-reads arrives as a replay, in order, and processing
-    and the decision role already take replays as such. Writes keep their meaning for the
-    seeks faust performs.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(lambda: None)
-
-    def __getitem__(self, tp: Any) -> int | None:
-        return None
-
-
 def _patch_consumer() -> None:
-    original_init = Consumer.__init__
     original_new_offset = Consumer._new_offset  # noqa: SLF001  # the method this module fixes
     original_perform_seek = Consumer.perform_seek
     original_revoked = Consumer.on_partitions_revoked
@@ -262,11 +239,6 @@ def _patch_consumer() -> None:
                 STATE.proven.want(_key(tp))
         await original_assigned(self, assigned, generation_id)
 
-    def __init__(self: Consumer, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        self._read_offset = ReadOffsets()  # noqa: SLF001  # the drop this module removes
-
-    Consumer.__init__ = __init__  # type: ignore[method-assign]
     Consumer._add_gap = _add_gap  # type: ignore[method-assign]  # noqa: SLF001
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]  # noqa: SLF001
     Consumer.perform_seek = perform_seek  # type: ignore[method-assign]

@@ -204,16 +204,3 @@ def test_an_unproven_faust_or_aiokafka_version_is_a_hard_stop() -> None:
     offset_guard.check_versions(dict(offset_guard.PROVEN_ON))
     with pytest.raises(offset_guard.UnprovenVersionError, match="make chaos"):
         offset_guard.check_versions({**offset_guard.PROVEN_ON, "faust": "0.16.0"})
-
-
-def test_read_offsets_never_make_faust_drop_a_record_a_seek_reads_again() -> None:
-    # faust's drain loop drops a record whose offset is below get(tp); after a seek back that
-    # skipped records (processed later, out of partition order). Ours never reports one.
-    offsets = offset_guard.ReadOffsets()
-    tp = TP("t", 0)
-    offsets[tp] = 991  # what faust writes when it delivers a record or seeks
-    offsets.update({tp: 900})
-    assert offsets[tp] is None and offsets.__getitem__(TP("t", 1)) is None
-    assert dict(offsets) == {tp: 900}
-    offsets.pop(tp)
-    assert offsets == {}
