@@ -204,3 +204,40 @@ def test_an_unproven_faust_or_aiokafka_version_is_a_hard_stop() -> None:
     offset_guard.check_versions(dict(offset_guard.PROVEN_ON))
     with pytest.raises(offset_guard.UnprovenVersionError, match="make chaos"):
         offset_guard.check_versions({**offset_guard.PROVEN_ON, "faust": "0.16.0"})
+
+
+class RecoveringConsumer(SimpleNamespace):
+    """What faust's resume_partitions and perform_seek touch, with the order of events."""
+
+    def __init__(self) -> None:
+        changelog = TP("app-processing-shipments-changelog", 6)
+        super().__init__(
+            app=SimpleNamespace(tables=SimpleNamespace(changelog_topics={changelog.topic})),
+            active=set(),
+            _paused_partitions={PART, changelog},
+            _read_offset=defaultdict(lambda: None),
+            _committed_offset=defaultdict(lambda: None),
+            log=[],
+            changelog=changelog,
+        )
+
+    def _get_active_partitions(self) -> set[TP]:
+        return self.active
+
+    def assignment(self) -> set[TP]:
+        return {PART, self.changelog}
+
+    async def seek_to_committed(self) -> dict[TP, int]:
+        self.log.append(("seek", set(self.active)))
+        return {PART: 900}
+
+
+def test_recovery_resumes_stream_partitions_only_after_seeking_them() -> None:
+    # Resumed before the seek, a stream partition delivered records from ahead of the commit
+    # before those the seek reads again: its records out of order (chaos1796041851).
+    c = RecoveringConsumer()
+    Consumer.resume_partitions(c, {PART, c.changelog})  # type: ignore[arg-type]
+    assert c.active == {c.changelog}  # the changelog at once, the stream partition not yet
+    asyncio.run(Consumer.perform_seek(c))  # type: ignore[arg-type]
+    assert c.log == [("seek", {c.changelog})]  # sought while still paused
+    assert c.active == {PART, c.changelog} and c._paused_partitions == set()
