@@ -26,6 +26,7 @@ from streams.model import Decision
 from streams.settings import Settings
 from streams.topics import DECISIONS
 from tests.integration.conftest import Worker
+from tests.integration.test_pipeline import ev
 
 pytestmark = pytest.mark.integration
 
@@ -41,17 +42,6 @@ def hub(code: str, capacity: int, alternate: str | None, hours: int) -> dict[str
         "capacity_per_window": capacity,
         "alternate": alternate,
         "transit_hours": {"NE": hours},
-    }
-
-
-def ev(sid: str, n: int, etype: str, at: int, **fields: object) -> dict[str, Any]:
-    return {
-        "event_id": f"{sid}-{n}",
-        "shipment_id": sid,
-        "event_type": etype,
-        "occurred_at": at,
-        "source": "test",
-        **fields,
     }
 
 
