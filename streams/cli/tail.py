@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import time
 from collections import deque
@@ -368,6 +369,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         key=args.key,
         limit=args.max,
     )
+    # Ctrl-C ends the loop at its next poll (every 0.5 s) rather than raising
+    # KeyboardInterrupt wherever it lands: inside a librdkafka callback (its logger is Python's)
+    # that could leave the process hanging in close() (seen once in make test).
+    previous = signal.signal(signal.SIGINT, tail.stop)
     try:
         tail.open()
         tail.read()
@@ -377,6 +382,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGINT, previous)
         tail.close()
     return 0
 
@@ -409,6 +415,7 @@ class Tail:
         self.emit = emit or (lambda line: print(line, flush=follow))
         self.printed = 0
         self.pending: set[int] = set()
+        self.stopping = False
 
     def open(self) -> None:
         """Assign the partitions at their start offsets."""
@@ -427,8 +434,14 @@ class Tail:
         if assigned:
             self.consumer.assign([TopicPartition(self.topic, p, o) for p, o in assigned.items()])
 
+    def stop(self, *_: Any) -> None:
+        """End the reading at the next poll (Ctrl-C with --follow)."""
+        self.stopping = True
+
     def done(self) -> bool:
         """Whether reading is over."""
+        if self.stopping:
+            return True
         if self.limit is not None and self.printed >= self.limit:
             return True
         return not self.follow and not self.pending
