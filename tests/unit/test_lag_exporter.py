@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,3 +63,18 @@ async def test_timer_exports_lag_and_survives_a_failed_sample() -> None:
     assert value() == 15
     await body()  # the broker is down: logged, last value kept
     assert value() == 15
+
+
+def test_the_sampler_child_asks_to_die_with_its_parent() -> None:
+    # A SIGKILLed worker cannot stop its pool: the child must not outlive it.
+    code = (
+        "import ctypes, ctypes.util, signal\n"
+        "from streams.monitoring.exporter import die_with_parent\n"
+        "die_with_parent()\n"
+        "libc = ctypes.CDLL(ctypes.util.find_library('c'))\n"
+        "sig = ctypes.c_int()\n"
+        "libc.prctl(2, ctypes.byref(sig))\n"  # PR_GET_PDEATHSIG
+        "print(sig.value == signal.SIGTERM)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
