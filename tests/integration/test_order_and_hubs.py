@@ -20,13 +20,12 @@ from ops.chaos.oracle import Oracle
 from streams.codecs import registry
 from streams.codecs.avro import AvroSerde
 from streams.kafka import admin, reader
-from streams.kafka.events import EventPublisher
 from streams.kafka.reference import publish_hubs, remove_hubs
 from streams.model import Decision
 from streams.settings import Settings
 from streams.topics import DECISIONS
 from tests.integration.conftest import Worker
-from tests.integration.test_pipeline import ev
+from tests.integration.test_pipeline import ev, publish
 
 pytestmark = pytest.mark.integration
 
@@ -90,13 +89,6 @@ def publish_and_wait(settings: Settings, workers: list[Worker], hubs: list[dict[
 
     wait_until(applied, 20, f"hubs {sorted(want)} on every worker")
     assert time.monotonic() - started < 10  # "within seconds"
-
-
-def publish(settings: Settings, events: list[dict[str, Any]]) -> None:
-    pub = EventPublisher(settings)
-    for e in events:
-        pub.publish(e)
-    pub.flush()
 
 
 def race(n: int) -> list[dict[str, Any]]:

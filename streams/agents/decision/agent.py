@@ -89,7 +89,7 @@ def register(p: Pipeline) -> None:
             failed = [
                 (d, i)
                 for (d, i, _), r in zip(batch, results, strict=True)
-                if r is not None and isinstance(r, BaseException)
+                if isinstance(r, BaseException)
             ]
             for d, ingested in failed:
                 log.warning("decision %s not acknowledged; sending it again", d.decision_id)

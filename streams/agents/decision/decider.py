@@ -142,8 +142,6 @@ class Decider:
             head, rest = track.waiting[0], track.waiting[1:]
             track = replace(track, waiting=rest)
             track = await self._evaluate(track, head, partition)
-        while track.waiting and track.waiting[0].seq < (track.next_seq or 0):
-            track = replace(track, waiting=track.waiting[1:])  # replays that had waited
         if not track.waiting:
             track = replace(track, waiting_since=None)
         return track
