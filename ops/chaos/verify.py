@@ -83,15 +83,15 @@ def read_updates(settings: Settings) -> Consumed:
     """Updates (and R7 ticks) of ``shipments.updates`` as committed."""
     out = Consumed()
     for msg in reader.read_all(settings, settings.topic(UPDATES.name)):
-        update = messages.decode(msg.value or b"")
-        if not isinstance(update, messages.EventUpdate):
-            out.ticks += 1
-            continue
-        out.updates.append(update)
-        event = update.event
-        out.per_event[f"{event.shipment_id}/{event.event_id}"] += 1
-        previous = out.stream_time.get(msg.partition, 0)
-        out.stream_time[msg.partition] = max(previous, event.occurred_at)
+        for update in messages.decode_batch(msg.value or b""):
+            if not isinstance(update, messages.EventUpdate):
+                out.ticks += 1
+                continue
+            out.updates.append(update)
+            event = update.event
+            out.per_event[f"{event.shipment_id}/{event.event_id}"] += 1
+            previous = out.stream_time.get(msg.partition, 0)
+            out.stream_time[msg.partition] = max(previous, event.occurred_at)
     return out
 
 

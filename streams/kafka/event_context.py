@@ -11,8 +11,9 @@ context variable its stream iterator sets (``faust.streams._current_event``).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from typing import Any
 
 from faust import streams as faust_streams
 from faust.types import EventT
@@ -27,3 +28,29 @@ def current(event: EventT) -> Iterator[None]:
         yield
     finally:
         var.reset(token)
+
+
+def write_back(
+    table: MutableMapping[Any, Any],
+    writes: Mapping[int, Iterable[tuple[Any, Any]]],
+    events: Mapping[int, EventT],
+) -> int:
+    """Apply a batch's writes (partition -> [(key, value or None to delete)]) to a faust table.
+
+    Each partition's writes are made on behalf of ``events[partition]``, an event of that
+    partition from the same batch, so they land in that partition's changelog and store.
+    Returns the number of writes.
+    """
+    n = 0
+    for partition, items in writes.items():
+        with current(events[partition]):
+            for key, value in items:
+                n += 1
+                if value is not None:
+                    table[key] = value
+                    continue
+                try:
+                    del table[key]
+                except KeyError:
+                    pass  # created and deleted inside the batch: never reached the table
+    return n
