@@ -46,7 +46,7 @@ unit: venv ## Unit tests (no network)
 	$(BIN)/pytest tests/unit -q
 
 test: setup lint ## Everything: lint, schema compatibility, unit and integration tests on the real stack
-	$(BIN)/python -m streams.cli.main schemas check --offline
+	$(BIN)/python -m streams.tools.cli.main schemas check --offline
 	bash ops/stack.sh up
 	$(BIN)/pytest tests -q -ra
 

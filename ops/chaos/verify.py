@@ -18,7 +18,7 @@ from ops.chaos import expect
 from ops.chaos.config import hub_network
 from streams import messages
 from streams.agents.ingestion.validation import ValidationError, validate_event
-from streams.cli import reconcile
+from streams.tools.cli import reconcile
 from streams.codecs.avro import AvroSerde
 from streams.errors import DecodeError, Reason
 from streams.kafka import reader

@@ -16,7 +16,7 @@ from streams.agents.ingestion.validation import ValidationError, parse_record
 from streams.codecs.avro import AvroSerde
 from streams.dead_letter import DeadLetter
 from streams.kafka.producer import make_producer
-from streams.loadgen.items import Item
+from streams.tools.loadgen.items import Item
 from streams.model import ShipmentEvent
 from streams.pipeline import INGESTED_AT_HEADER, now_ms
 from streams.settings import Settings

@@ -40,7 +40,7 @@ from ops.prometheus.testing.server import PrivatePrometheus, static_job
 from streams.codecs import registry
 from streams.kafka import admin
 from streams.kafka.reference import publish_hubs
-from streams.rehearsal.load import LoadOptions, LoadRun
+from streams.tools.rehearsal.load import LoadOptions, LoadRun
 from streams.settings import Settings
 from tests.integration.conftest import Worker
 

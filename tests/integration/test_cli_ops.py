@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from streams.cli.main import main
-from streams.cli.tail import iso_ms
+from streams.tools.cli.main import main
+from streams.tools.cli.tail import iso_ms
 from streams.codecs import registry
 from streams.codecs.avro import AvroSerde
 from streams.dead_letter import DeadLetter
@@ -185,7 +185,7 @@ def test_tail_follows_new_records_until_ctrl_c(settings: Settings) -> None:
     pub.publish(event("old", "F1"))
     pub.flush()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli.main", "tail", "events", "-f"],
+        [sys.executable, "-m", "streams.tools.cli.main", "tail", "events", "-f"],
         cwd=ROOT,
         env=env_of(settings),
         stdout=subprocess.PIPE,

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from streams.cli import reconcile
+from streams.tools.cli import reconcile
 from streams.codecs import registry
 from streams.codecs.avro import AvroSerde
 from streams.kafka import admin, reader
@@ -334,7 +334,7 @@ def test_ingest_file_replays_valid_lines_and_dead_letters_the_rest(stack, tmp_pa
     path = tmp_path / "replay.jsonl"
     path.write_text("\n".join(lines) + "\n")
     out = subprocess.run(
-        [sys.executable, "-m", "streams.cli.main", "ingest", str(path)],
+        [sys.executable, "-m", "streams.tools.cli.main", "ingest", str(path)],
         cwd=ROOT,
         env=env_of(settings),
         capture_output=True,

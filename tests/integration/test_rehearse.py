@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from streams.cli import main as cli
+from streams.tools.cli import main as cli
 from streams.codecs import registry
 from streams.kafka import admin
 from streams.kafka.reference import publish_hubs
-from streams.rehearsal.report import PLOTS
+from streams.tools.rehearsal.report import PLOTS
 from streams.settings import Settings
 from tests.integration.conftest import ROOT, Worker
 

@@ -9,7 +9,7 @@ from typing import Any
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-from streams.kafka import changelog_seek
+from streams.patches import changelog_seek
 
 A = TP("app-shipments-changelog", 0)
 B = TP("app-shipments-changelog", 1)

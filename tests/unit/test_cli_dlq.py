@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from streams.cli.dlq import (
+from streams.tools.cli.dlq import (
     Letter,
     describe,
     dlq_order,
@@ -15,7 +15,7 @@ from streams.cli.dlq import (
     select,
     summary,
 )
-from streams.cli.main import parser
+from streams.tools.cli.main import parser
 from streams.dead_letter import DeadLetter
 from streams.kafka.reader import Record
 

@@ -5,8 +5,8 @@ import argparse
 import httpx
 import pytest
 
-from streams.cli import get
-from streams.cli.main import main
+from streams.tools.cli import get
+from streams.tools.cli.main import main
 from streams.settings import Settings
 
 

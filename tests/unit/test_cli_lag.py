@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from streams.cli.lag import as_json, render
-from streams.cli.main import parser
+from streams.tools.cli.lag import as_json, render
+from streams.tools.cli.main import parser
 from streams.monitoring.lag import PartitionLag
 
 SAMPLES = [

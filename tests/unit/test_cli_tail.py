@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.cli.main import parser
-from streams.cli.tail import (
+from streams.tools.cli.main import parser
+from streams.tools.cli.tail import (
     StartAt,
     ValueDecoder,
     json_default,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from streams.cli.main import parser
-from streams.cli.topics import TopicInfo, human_ms, render, resolve, table
+from streams.tools.cli.main import parser
+from streams.tools.cli.topics import TopicInfo, human_ms, render, resolve, table
 from streams.settings import Settings
 from streams.topics import DLQ, EVENTS, HUB_ARRIVALS, HUBS
 

@@ -11,9 +11,9 @@ import fastavro
 import pytest
 from fastavro.validation import validate
 
-from streams.loadgen.config import LifecycleConfig
-from streams.loadgen.items import Fate, Item, ItemKind
-from streams.loadgen.stream import generate_items
+from streams.tools.loadgen.config import LifecycleConfig
+from streams.tools.loadgen.items import Fate, Item, ItemKind
+from streams.tools.loadgen.stream import generate_items
 from streams.reference.hubs import hubs_by_code, load_hubs
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "shipstream.ShipmentEvent.avsc"

@@ -6,10 +6,10 @@ import itertools
 import random
 from collections import Counter
 
-from streams.loadgen.config import LifecycleConfig
-from streams.loadgen.items import ItemKind
-from streams.loadgen.network import Network
-from streams.loadgen.stream import generate_items
+from streams.tools.loadgen.config import LifecycleConfig
+from streams.tools.loadgen.items import ItemKind
+from streams.tools.loadgen.network import Network
+from streams.tools.loadgen.stream import generate_items
 from streams.reference.hubs import load_hubs
 
 

@@ -24,7 +24,7 @@ from streams import topics as cat
 from streams.agents.decision.decider import Decider
 from streams.agents.decision.sent import SentDecisions, kafka_loader
 from streams.errors import Reason
-from streams.kafka import event_context
+from streams.patches import event_context
 from streams.kafka.partitioner import partition_for
 from streams.model import Decision
 from streams.pipeline import Pipeline, now_ms

@@ -33,7 +33,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from streams import topics as catalogue
 from streams.agents.ingestion.validation import ValidationError, parse_record
-from streams.cli.tail import (
+from streams.tools.cli.tail import (
     ValueDecoder,
     bytes_field,
     check_registry,
@@ -41,7 +41,7 @@ from streams.cli.tail import (
     framed_schema_id,
     iso_ms,
 )
-from streams.cli.topics import admin_client, check_broker, client_logger, table
+from streams.tools.cli.topics import admin_client, check_broker, client_logger, table
 from streams.codecs.avro import AvroSerde
 from streams.errors import ServiceUnavailable, ShipstreamError
 from streams.kafka import admin, reader

@@ -13,7 +13,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from streams.cli.topics import check_broker, client_logger, table
+from streams.tools.cli.topics import check_broker, client_logger, table
 from streams.monitoring.lag import LagSampler, PartitionLag
 from streams.settings import Settings
 

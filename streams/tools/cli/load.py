@@ -13,12 +13,12 @@ import json
 from pathlib import Path
 
 from streams.kafka.events import EventPublisher
-from streams.loadgen.config import LifecycleConfig
-from streams.loadgen.driver import drive
-from streams.loadgen.items import Item
-from streams.loadgen.profiles import constant, surge
-from streams.loadgen.stream import generate_items
-from streams.loadgen.summary import StreamSummary, counted
+from streams.tools.loadgen.config import LifecycleConfig
+from streams.tools.loadgen.driver import drive
+from streams.tools.loadgen.items import Item
+from streams.tools.loadgen.profiles import constant, surge
+from streams.tools.loadgen.stream import generate_items
+from streams.tools.loadgen.summary import StreamSummary, counted
 from streams.settings import Settings
 
 

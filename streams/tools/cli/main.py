@@ -1,4 +1,4 @@
-"""The ``shipstream`` command: one sub-command per module in streams/cli."""
+"""The ``shipstream`` command: one sub-command per module in streams/tools/cli."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from streams.cli import (
+from streams.tools.cli import (
     bootstrap,
     dlq,
     get,

@@ -15,14 +15,14 @@ import logging
 import sys
 from pathlib import Path
 
-from streams.cli.load import add_load_arguments
+from streams.tools.cli.load import add_load_arguments
 from streams.errors import ShipstreamError
 from streams.monitoring.lag import LagSampleError, LagSampler
-from streams.rehearsal import analysis, report, slo
-from streams.rehearsal.load import LoadOptions, LoadRun
-from streams.rehearsal.runner import LagReader, Runner
-from streams.rehearsal.sampling import Sample
-from streams.rehearsal.sources import (
+from streams.tools.rehearsal import analysis, report, slo
+from streams.tools.rehearsal.load import LoadOptions, LoadRun
+from streams.tools.rehearsal.runner import LagReader, Runner
+from streams.tools.rehearsal.sampling import Sample
+from streams.tools.rehearsal.sources import (
     CounterSource,
     PrometheusApi,
     SourceError,

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from streams import histogram
-from streams.cli import reconcile
+from streams.tools.cli import reconcile
 from streams.codecs.avro import AvroSerde
 from streams.kafka import reader
 from streams.monitoring.lag import LagSampler

@@ -34,7 +34,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from streams import topics as catalogue
-from streams.cli.topics import check_broker, client_logger, resolve
+from streams.tools.cli.topics import check_broker, client_logger, resolve
 from streams.codecs import registry
 from streams.codecs.avro import HEADER, MAGIC, AvroSerde
 from streams.errors import DecodeError, Reason, RegistryError, ServiceUnavailable, ShipstreamError

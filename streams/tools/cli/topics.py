@@ -51,7 +51,7 @@ def client_logger() -> logging.Logger:
     Unrouted, a client facing a closed port writes a ``Connect … failed`` line to stderr every
     50 ms; the CLI says it once, in its error.
     """
-    log = logging.getLogger("streams.cli.librdkafka")
+    log = logging.getLogger("streams.tools.cli.librdkafka")
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         log.setLevel(logging.CRITICAL + 1)
     return log

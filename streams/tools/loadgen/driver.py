@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TextIO, TypeVar
 
-from streams.loadgen.profiles import RateProfile
-from streams.loadgen.progress import Progress
+from streams.tools.loadgen.profiles import RateProfile
+from streams.tools.loadgen.progress import Progress
 
 T = TypeVar("T")
 

@@ -15,9 +15,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from streams.loadgen.config import LifecycleConfig
-from streams.loadgen.items import Fate
-from streams.loadgen.network import Network
+from streams.tools.loadgen.config import LifecycleConfig
+from streams.tools.loadgen.items import Fate
+from streams.tools.loadgen.network import Network
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000

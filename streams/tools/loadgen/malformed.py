@@ -11,7 +11,7 @@ import random
 import struct
 from typing import Any
 
-from streams.loadgen.items import (
+from streams.tools.loadgen.items import (
     DEFECT_BAD_ENUM,
     DEFECT_BAD_TIMESTAMP,
     DEFECT_MISSING_FIELD,

@@ -15,11 +15,11 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from streams.loadgen.config import LifecycleConfig
-from streams.loadgen.items import Fate, Item, ItemKind
-from streams.loadgen.lifecycle import HOUR_MS, MINUTE_MS, Lifecycle, plan_lifecycle
-from streams.loadgen.malformed import malformed_item
-from streams.loadgen.network import Network
+from streams.tools.loadgen.config import LifecycleConfig
+from streams.tools.loadgen.items import Fate, Item, ItemKind
+from streams.tools.loadgen.lifecycle import HOUR_MS, MINUTE_MS, Lifecycle, plan_lifecycle
+from streams.tools.loadgen.malformed import malformed_item
+from streams.tools.loadgen.network import Network
 from streams.reference.hubs import load_hubs
 
 # Heap entry tags: the next planned event of a shipment, a held-back event, a re-sent event.

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.loadgen.items import Fate, Item, ItemKind
+from streams.tools.loadgen.items import Fate, Item, ItemKind
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from streams import histogram
-from streams.rehearsal.sampling import Sample
+from streams.tools.rehearsal.sampling import Sample
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from streams.rehearsal.sampling import Sample
+from streams.tools.rehearsal.sampling import Sample
 
 SIZE = (10, 4.6)
 DPI = 110

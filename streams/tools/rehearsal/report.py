@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from streams.rehearsal import plots
-from streams.rehearsal.analysis import Figures
-from streams.rehearsal.sampling import Sample
-from streams.rehearsal.slo import Objectives, Result, passed
+from streams.tools.rehearsal import plots
+from streams.tools.rehearsal.analysis import Figures
+from streams.tools.rehearsal.sampling import Sample
+from streams.tools.rehearsal.slo import Objectives, Result, passed
 
 PLOTS = ("throughput.png", "lag.png", "latency.png")
 

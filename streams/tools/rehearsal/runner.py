@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from streams.rehearsal.sampling import Differ, Observation, Sample
-from streams.rehearsal.sources import CounterSource
+from streams.tools.rehearsal.sampling import Differ, Observation, Sample
+from streams.tools.rehearsal.sources import CounterSource
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ LagReader = Callable[[], "Mapping[str, int] | None"]
 
 
 class Load(Protocol):
-    """What the loop needs of the load (``streams.rehearsal.load.LoadRun``, or a fake)."""
+    """What the loop needs of the load (``streams.tools.rehearsal.load.LoadRun``, or a fake)."""
 
     produced: int
     finished_at: float | None

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from streams import histogram
-from streams.rehearsal.sources import Counters
+from streams.tools.rehearsal.sources import Counters
 
 Buckets = Mapping[float, float]
 

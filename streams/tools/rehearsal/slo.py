@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from streams.rehearsal.analysis import Figures
+from streams.tools.rehearsal.analysis import Figures
 
 
 @dataclass(frozen=True)
