@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from streams.tools.cli.main import main
-from streams.tools.cli.tail import iso_ms
 from streams.codecs import registry
 from streams.codecs.avro import AvroSerde
 from streams.dead_letter import DeadLetter
@@ -28,6 +26,8 @@ from streams.kafka.events import EventPublisher
 from streams.kafka.producer import make_producer
 from streams.model import EventType, ShipmentEvent
 from streams.settings import Settings
+from streams.tools.cli.main import main
+from streams.tools.console import iso_ms
 from streams.topics import CATALOGUE, DLQ, EVENTS
 from tests.integration.conftest import ROOT, env_of
 

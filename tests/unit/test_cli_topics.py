@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from streams.tools.cli.main import parser
-from streams.tools.cli.topics import TopicInfo, human_ms, render, resolve, table
 from streams.settings import Settings
+from streams.tools.cli.main import parser
+from streams.tools.cli.topics import TopicInfo, human_ms, render
+from streams.tools.console import resolve, table
 from streams.topics import DLQ, EVENTS, HUB_ARRIVALS, HUBS
 
 

@@ -33,15 +33,6 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from streams import topics as catalogue
 from streams.agents.ingestion.validation import ValidationError, parse_record
-from streams.tools.cli.tail import (
-    ValueDecoder,
-    bytes_field,
-    check_registry,
-    dumps,
-    framed_schema_id,
-    iso_ms,
-)
-from streams.tools.cli.topics import admin_client, check_broker, client_logger, table
 from streams.codecs.avro import AvroSerde
 from streams.errors import ServiceUnavailable, ShipstreamError
 from streams.kafka import admin, reader
@@ -49,6 +40,9 @@ from streams.kafka.producer import make_producer
 from streams.kafka.reader import Record
 from streams.pipeline import INGESTED_AT_HEADER
 from streams.settings import Settings
+from streams.tools.clients import admin_client, check_broker, check_registry, client_logger
+from streams.tools.console import dumps, iso_ms, table
+from streams.tools.records import ValueDecoder, bytes_field, framed_schema_id
 
 REDRIVEN = catalogue.TopicSpec(
     "shipments.dlq.redriven",

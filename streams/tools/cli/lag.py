@@ -13,9 +13,10 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from streams.tools.cli.topics import check_broker, client_logger, table
 from streams.monitoring.lag import LagSampler, PartitionLag
 from streams.settings import Settings
+from streams.tools.clients import check_broker, client_logger
+from streams.tools.console import table
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,9 +13,6 @@ never disturbs the workers.
 from __future__ import annotations
 
 import argparse
-import base64
-import io
-import json
 import logging
 import os
 import re
@@ -25,24 +22,21 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import fastavro
-import httpx
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from streams import topics as catalogue
-from streams.tools.cli.topics import check_broker, client_logger, resolve
-from streams.codecs import registry
-from streams.codecs.avro import HEADER, MAGIC, AvroSerde
-from streams.errors import DecodeError, Reason, RegistryError, ServiceUnavailable, ShipstreamError
+from streams.errors import ShipstreamError
 from streams.kafka import reader
 from streams.kafka.partitioner import partition_for
 from streams.kafka.reader import Record
 from streams.model import to_epoch_ms
 from streams.settings import Settings
+from streams.tools.clients import check_broker, check_registry, client_logger
+from streams.tools.console import dumps, iso_ms, resolve
+from streams.tools.records import ValueDecoder, bytes_field
 
 log = logging.getLogger(__name__)
 
@@ -190,105 +184,6 @@ def start_offsets(
 # --- decoding ---------------------------------------------------------------------------
 
 
-def text_or_base64(data: bytes) -> tuple[str, str]:
-    """``(text, "text")`` when printable UTF-8, else ``(base64, "base64")``."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return base64.b64encode(data).decode(), "base64"
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
-        return base64.b64encode(data).decode(), "base64"
-    return text, "text"
-
-
-def bytes_field(data: bytes | None) -> str | dict[str, str] | None:
-    """A key or header value in JSON: text, or ``{"base64": …}`` when binary."""
-    if data is None:
-        return None
-    text, kind = text_or_base64(data)
-    return text if kind == "text" else {"base64": text}
-
-
-def framed_schema_id(data: bytes) -> int | None:
-    """The schema id of a Confluent-framed value, or None when it is not framed."""
-    if len(data) <= HEADER.size:
-        return None
-    magic, schema_id = HEADER.unpack_from(data)
-    return int(schema_id) if magic == MAGIC else None
-
-
-def raw_value(data: bytes) -> dict[str, Any]:
-    """An undecoded value: JSON when it is a JSON object or array, else text or base64."""
-    text, kind = text_or_base64(data)
-    if kind == "text" and text.lstrip()[:1] in ("{", "["):
-        try:
-            return {"value": json.loads(text), "format": "json"}
-        except ValueError:
-            pass  # text that merely starts like JSON: shown as text
-    return {"value": text, "format": kind}
-
-
-class ValueDecoder:
-    """Decodes the values of one topic; registry lookups are cached per schema id."""
-
-    def __init__(self, settings: Settings, spec: catalogue.TopicSpec | None) -> None:
-        self.settings = settings
-        self.spec = spec
-        self._serde = AvroSerde(settings, spec) if spec and spec.schema_file else None
-        self._sr: SchemaRegistryClient | None = None
-        self._writers: dict[int, Any] = {}
-        self._unknown: dict[int, DecodeError] = {}
-
-    def decode(self, data: bytes | None) -> dict[str, Any]:
-        """``{"value": …, "format": …}`` plus ``schema_id`` or ``error`` when they apply."""
-        if data is None:
-            return {"value": None, "format": "null"}
-        try:
-            if self._serde is not None:
-                value = self._serde.decode(data)
-                return {"value": value, "format": "avro", "schema_id": framed_schema_id(data)}
-            if self.spec is not None and self.spec.value == "json":
-                try:
-                    return {"value": json.loads(data), "format": "json"}
-                except ValueError as exc:
-                    return {**raw_value(data), "error": f"not JSON: {exc}"}
-            schema_id = framed_schema_id(data)
-            if schema_id is not None:
-                value = self._by_schema_id(schema_id, data)
-                return {"value": value, "format": "avro", "schema_id": schema_id}
-        except DecodeError as exc:
-            return {**raw_value(data), "error": str(exc)}
-        return raw_value(data)
-
-    def _by_schema_id(self, schema_id: int, data: bytes) -> Any:
-        writer = self._writers.get(schema_id)
-        if writer is None:
-            if schema_id in self._unknown:
-                raise self._unknown[schema_id]
-            if self._sr is None:
-                self._sr = registry.client(self.settings)
-            try:
-                text = registry.writer_schema(self.settings, self._sr, schema_id)
-            except RegistryError as exc:
-                err = DecodeError(Reason.UNKNOWN_SCHEMA_ID, f"unknown schema id {schema_id}")
-                if exc.http_status == 404:  # anything else may answer next time
-                    self._unknown[schema_id] = err
-                raise err from exc
-            writer = fastavro.parse_schema(json.loads(text))
-            self._writers[schema_id] = writer
-        try:
-            return fastavro.schemaless_reader(io.BytesIO(data[HEADER.size :]), writer, None)
-        except Exception as exc:  # fastavro raises many types on corrupt bodies
-            msg = f"Avro body does not decode with schema id {schema_id}: {exc}"
-            raise DecodeError(Reason.AVRO_DECODE_FAILED, msg) from exc
-
-
-def iso_ms(ms: int) -> str:
-    """``2026-11-25T10:00:00.000Z``."""
-    when = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def record_json(rec: Record, decoded: dict[str, Any]) -> dict[str, Any]:
     """One output line's object."""
     return {
@@ -303,33 +198,7 @@ def record_json(rec: Record, decoded: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def json_default(value: object) -> object:
-    """What ``json.dumps`` cannot encode by itself (Avro timestamps, bytes, decimals)."""
-    if isinstance(value, datetime):
-        return iso_ms(to_epoch_ms(value))
-    if isinstance(value, bytes):
-        return {"base64": base64.b64encode(value).decode()}
-    return str(value)
-
-
-def dumps(obj: object) -> str:
-    """One JSON line."""
-    return json.dumps(obj, default=json_default, ensure_ascii=False)
-
-
 # --- services ---------------------------------------------------------------------------
-
-
-def check_registry(settings: Settings) -> None:
-    """Raise ServiceUnavailable, naming the URL, when the registry does not answer."""
-    try:
-        httpx.get(settings.registry_url + "/subjects", timeout=5)
-    except httpx.TransportError as exc:
-        msg = (
-            f"cannot reach the schema registry at {settings.registry_url} ({exc}); "
-            "start it with `make up`"
-        )
-        raise ServiceUnavailable(msg) from exc
 
 
 def watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -23,12 +22,12 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
 
 from streams import topics as catalogue
-from streams.errors import ServiceUnavailable, ShipstreamError
+from streams.errors import ShipstreamError
 from streams.settings import Settings
+from streams.tools.clients import TIMEOUT, check_broker
+from streams.tools.console import table
 
 SHOWN_CONFIG = ("cleanup.policy", "retention.ms")
-TIMEOUT = 10.0
-CHECK_TIMEOUT = 5.0
 RETRIES = 6
 TRANSIENT = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
 """Answers about a topic created a moment ago, whose partitions have no leader yet (the admin
@@ -43,56 +42,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--brief", action="store_true", help="one line per topic, no partitions")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=run)
-
-
-def client_logger() -> logging.Logger:
-    """Where librdkafka's own log goes: shown with ``-v`` only.
-
-    Unrouted, a client facing a closed port writes a ``Connect … failed`` line to stderr every
-    50 ms; the CLI says it once, in its error.
-    """
-    log = logging.getLogger("streams.tools.cli.librdkafka")
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        log.setLevel(logging.CRITICAL + 1)
-    return log
-
-
-def client_config(settings: Settings) -> dict[str, Any]:
-    """Config every CLI client shares (pass to consumers, producers, the lag sampler)."""
-    return {"bootstrap.servers": settings.broker, "logger": client_logger()}
-
-
-def admin_client(settings: Settings) -> AdminClient:
-    """An admin client that fails fast and keeps librdkafka's log off the terminal."""
-    return AdminClient({**client_config(settings), "socket.timeout.ms": int(TIMEOUT * 1000)})
-
-
-def check_broker(settings: Settings) -> AdminClient:
-    """The admin client, once the broker answered; else ServiceUnavailable naming it."""
-    client = admin_client(settings)
-    try:
-        client.list_topics(timeout=CHECK_TIMEOUT)
-    except KafkaException as exc:
-        msg = f"cannot reach Kafka at {settings.broker} ({exc}); start it with `make up`"
-        raise ServiceUnavailable(msg) from exc
-    return client
-
-
-def short_name(spec: catalogue.TopicSpec) -> str:
-    """``shipments.events`` → ``events``; ``reference.hubs`` → ``hubs``."""
-    return spec.name.rsplit(".", 1)[-1]
-
-
-def resolve(settings: Settings, name: str) -> tuple[str, catalogue.TopicSpec | None]:
-    """The concrete topic a user means, and its catalogue entry when it has one.
-
-    Accepts a short catalogue name (``events``), a catalogue name (``shipments.events``, the
-    prefix is applied) or a concrete name (prefixed, or any other topic on the broker).
-    """
-    for spec in catalogue.CATALOGUE:
-        if name in (short_name(spec), spec.name, settings.topic(spec.name)):
-            return settings.topic(spec.name), spec
-    return name, None
 
 
 @dataclass
@@ -263,26 +212,6 @@ def human_ms(raw: str | None) -> str:
         if ms >= size and ms % size == 0:
             return f"{ms // size}{unit}"
     return f"{ms}ms"
-
-
-def table(rows: Iterable[Iterable[object]], header: Iterable[str]) -> str:
-    """Text columns two spaces apart; columns of numbers (and their header) right-aligned."""
-    body: list[list[object]] = [["-" if c is None else c for c in r] for r in rows]
-    head: list[object] = list(header)
-    numeric = [
-        all(isinstance(r[i], int) or r[i] in ("-", "") for r in body)
-        and any(isinstance(r[i], int) for r in body)
-        for i in range(len(head))
-    ]
-    widths = [max(len(str(r[i])) for r in [head, *body]) for i in range(len(head))]
-    lines = []
-    for row in [head, *body]:
-        cells = [
-            str(c).rjust(w) if num else str(c).ljust(w)
-            for c, w, num in zip(row, widths, numeric, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
 
 
 def render(infos: list[TopicInfo], brief: bool = False) -> str:
