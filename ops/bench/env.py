@@ -21,9 +21,10 @@ from ops.chaos.fleet import Fleet, Worker
 from ops.chaos.harness import faust_env
 from ops.chaos.load import LoadRunner
 from ops.chaos.probe import GroupWatch
-from ops.chaos.stack import TABLES, ChaosStack
+from ops.chaos.stack import ChaosStack
 from streams.kafka import admin, reader
 from streams.settings import Settings
+from streams.topics import TABLES_BY_ROLE, changelog_topic
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,8 @@ class BenchEnv:
 def changelog_records(settings: Settings, role: str = "processing") -> int:
     """Records in the role's changelog topics now (what a cold instance restores)."""
     total = 0
-    for table in TABLES[role]:
-        topic = f"{settings.app_id}-{role}-{table}-changelog"
+    for table in TABLES_BY_ROLE[role]:
+        topic = changelog_topic(settings, role, table)
         total += sum(high - low for low, high in reader.end_offsets(settings, topic).values())
     return total
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 from streams.agents.ingestion.validation import ValidationError, parse_record
 from streams.kafka.events import EventPublisher
+from streams.settings import Settings
 from streams.tools.loadgen.config import LifecycleConfig
 from streams.tools.loadgen.driver import DriveResult, drive
 from streams.tools.loadgen.items import Item
 from streams.tools.loadgen.profiles import constant
 from streams.tools.loadgen.stream import generate_items
 from streams.tools.loadgen.summary import StreamSummary, counted
-from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -3,13 +3,28 @@
 The expected split is recomputed independently from the input topic (first occurrence of an
 event id per shipment is applied, later ones are duplicates, undecodable or invalid records
 must be in the DLQ) and compared with what the pipeline holds: the applied event ids in the
-shipments table and the DLQ's ``source.offset`` headers.
+shipments table and the DLQ's ``source.offset`` headers. ``shipstream reconcile``, its
+summary and the chaos verifier read the topics through ``compute``; which input records must
+be applied is ``accept``'s verdict, the one processing applies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from streams.agents.ingestion.validation import ValidationError
+from streams.agents.processing.accept import accept
+from streams.codecs.avro import AvroSerde
+from streams.errors import DecodeError, ServiceUnavailable
+from streams.kafka import reader
+from streams.kafka.reader import Record
+from streams.model import ShipmentEvent
+from streams.settings import Settings
+from streams.topics import DLQ, EVENTS, changelog_topic
+from tables import shipments
 
 
 @dataclass
@@ -78,3 +93,71 @@ def reconcile(
     r.missing_from_state = sorted(f"{s}/{e}" for s, e in seen - applied)
     r.unexpected_in_state = sorted(f"{s}/{e}" for s, e in applied - seen)
     return r
+
+
+def accepted_inputs(settings: Settings) -> Iterator[tuple[Record, ShipmentEvent | None]]:
+    """Each input record, in offset order per partition, with the event processing accepts.
+
+    The event is None for a record processing must dead-letter.
+    """
+    serde = AvroSerde(settings, EVENTS)
+    for msg in reader.read_all(settings, settings.topic(EVENTS.name)):
+        event: ShipmentEvent | None
+        try:
+            event = accept(serde, msg.key, msg.value, msg.timestamp_ms, settings.max_future_skew_ms)
+        except (DecodeError, ValidationError):
+            event = None
+        yield msg, event
+
+
+def table_values(settings: Settings, topic: str) -> dict[str, dict[str, Any]]:
+    """The final JSON value per key of a table's changelog (tombstones remove the key)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for msg in reader.read_all(settings, topic):
+        key = (msg.key or b"").decode()
+        if msg.value is None:
+            latest.pop(key, None)
+        else:
+            latest[key] = json.loads(msg.value)
+    return latest
+
+
+def changelog_topics(settings: Settings) -> list[str]:
+    """The shipments table's changelogs that exist: of processing workers and of `all` ones.
+
+    ``shipstream bootstrap`` creates both up front, so both may exist; whichever the
+    deployment used holds the state (reading both costs nothing when one is empty).
+    """
+    topics = reader.consumer(settings).list_topics(timeout=10).topics
+    candidates = [changelog_topic(settings, role, shipments.NAME) for role in ("processing", "all")]
+    names = [name for name in candidates if name in topics]
+    if not names:
+        msg = f"no changelog of the {shipments.NAME} table yet; has a processing worker run?"
+        raise ServiceUnavailable(msg)
+    return names
+
+
+def _inputs(settings: Settings) -> Iterator[tuple[str, int, int, tuple[str, str] | None]]:
+    for msg, event in accepted_inputs(settings):
+        ident = (event.shipment_id, event.event_id) if event is not None else None
+        yield msg.topic, msg.partition, msg.offset, ident
+
+
+def _dlq_offsets(settings: Settings) -> Iterator[tuple[int, int]]:
+    source = settings.topic(EVENTS.name)
+    for msg in reader.read_all(settings, settings.topic(DLQ.name)):
+        if msg.header("error.stage") == "processing" and msg.header("source.topic") == source:
+            yield int(msg.header("source.partition") or -1), int(msg.header("source.offset") or -1)
+
+
+def _state_ids(settings: Settings) -> dict[str, list[str]]:
+    latest: dict[str, list[str]] = {}
+    for topic in changelog_topics(settings):
+        for key, value in table_values(settings, topic).items():
+            latest[key] = value.get("seen_event_ids", [])
+    return latest
+
+
+def compute(settings: Settings) -> Reconciliation:
+    """Read the input, the DLQ and the state's changelog, and compare."""
+    return reconcile(_inputs(settings), _state_ids(settings), _dlq_offsets(settings))

@@ -40,8 +40,8 @@ from ops.prometheus.testing.server import PrivatePrometheus, static_job
 from streams.codecs import registry
 from streams.kafka import admin
 from streams.kafka.reference import publish_hubs
-from streams.tools.rehearsal.load import LoadOptions, LoadRun
 from streams.settings import Settings
+from streams.tools.rehearsal.load import LoadOptions, LoadRun
 from tests.integration.conftest import Worker
 
 T = TypeVar("T")

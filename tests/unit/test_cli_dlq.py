@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from streams.dead_letter import DeadLetter
+from streams.kafka.reader import Record
 from streams.tools.cli.dlq import (
     Letter,
     describe,
@@ -16,8 +18,6 @@ from streams.tools.cli.dlq import (
     summary,
 )
 from streams.tools.cli.main import parser
-from streams.dead_letter import DeadLetter
-from streams.kafka.reader import Record
 
 EVENTS = "t.shipments.events"
 VALID = {

@@ -19,9 +19,9 @@ from faust.types import EventT, StreamT
 
 from streams import topics as cat
 from streams.agents.communication.delivery import Deliverer, Endpoint, RetryPolicy
-from streams.patches.inflight import Entry, InOrderAcker
 from streams.errors import DecodeError, Reason, ServiceUnavailable
 from streams.model import ActionResult, ActionStatus, Decision
+from streams.patches.inflight import Entry, InOrderAcker
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)

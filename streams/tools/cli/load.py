@@ -13,13 +13,13 @@ import json
 from pathlib import Path
 
 from streams.kafka.events import EventPublisher
+from streams.settings import Settings
 from streams.tools.loadgen.config import LifecycleConfig
 from streams.tools.loadgen.driver import drive
 from streams.tools.loadgen.items import Item
 from streams.tools.loadgen.profiles import constant, surge
 from streams.tools.loadgen.stream import generate_items
 from streams.tools.loadgen.summary import StreamSummary, counted
-from streams.settings import Settings
 
 
 def add_load_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

@@ -7,6 +7,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from streams.errors import ShipstreamError
+from streams.settings import Settings, SettingsError, from_env
 from streams.tools.cli import (
     bootstrap,
     dlq,
@@ -21,8 +23,6 @@ from streams.tools.cli import (
     tail,
     topics,
 )
-from streams.errors import ShipstreamError
-from streams.settings import Settings, SettingsError, from_env
 
 Command = Callable[[argparse.Namespace, Settings], int]
 

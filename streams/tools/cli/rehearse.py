@@ -15,9 +15,10 @@ import logging
 import sys
 from pathlib import Path
 
-from streams.tools.cli.load import add_load_arguments
 from streams.errors import ShipstreamError
 from streams.monitoring.lag import LagSampleError, LagSampler
+from streams.settings import Settings
+from streams.tools.cli.load import add_load_arguments
 from streams.tools.rehearsal import analysis, report, slo
 from streams.tools.rehearsal.load import LoadOptions, LoadRun
 from streams.tools.rehearsal.runner import LagReader, Runner
@@ -29,7 +30,6 @@ from streams.tools.rehearsal.sources import (
     WorkerEndpoints,
     discover_metrics_urls,
 )
-from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

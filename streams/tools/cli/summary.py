@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 
 from streams import histogram
-from streams.tools.cli import reconcile
 from streams.codecs.avro import AvroSerde
 from streams.kafka import reader
 from streams.monitoring.lag import LagSampler
 from streams.settings import Settings
+from streams.tools import reconciliation
 from streams.topics import ACTIONS, DECISIONS, DLQ
 
 LATENCY = "shipstream_decision_latency_seconds"
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         ),
         "decision_latency": _latency(args.metrics) if args.metrics else {},
     }
-    rec = reconcile.compute(settings)
+    rec = reconciliation.compute(settings)
     summary["reconciliation"] = rec.summary()
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

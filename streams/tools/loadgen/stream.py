@@ -15,12 +15,12 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from streams.reference.hubs import load_hubs
 from streams.tools.loadgen.config import LifecycleConfig
 from streams.tools.loadgen.items import Fate, Item, ItemKind
 from streams.tools.loadgen.lifecycle import HOUR_MS, MINUTE_MS, Lifecycle, plan_lifecycle
 from streams.tools.loadgen.malformed import malformed_item
 from streams.tools.loadgen.network import Network
-from streams.reference.hubs import load_hubs
 
 # Heap entry tags: the next planned event of a shipment, a held-back event, a re-sent event.
 _NEXT, _HELD, _DUP = 0, 1, 2

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from streams.kafka.events import EventPublisher
+from streams.settings import Settings
 from streams.tools.loadgen.config import LifecycleConfig
 from streams.tools.loadgen.driver import DriveResult, drive
 from streams.tools.loadgen.items import Item
 from streams.tools.loadgen.profiles import RateProfile, constant, surge
 from streams.tools.loadgen.stream import generate_items
-from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
