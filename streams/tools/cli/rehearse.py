@@ -118,6 +118,7 @@ def _progress(s: Sample) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Rehearse, write the report, exit 0 on PASS and 1 on FAIL."""
+    report.require_plotting()
     objectives = slo.Objectives(
         p99_latency_s=args.slo_p99_latency, max_lag=args.slo_max_lag, drain_s=args.slo_drain
     )

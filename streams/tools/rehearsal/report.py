@@ -1,22 +1,33 @@
 """The report directory of a rehearsal: report.md, samples.csv and the plots.
 
 ``render`` is pure (figures in, Markdown out) so its wording is unit-tested; ``write`` puts
-the files on disk.
+the files on disk. The plots need matplotlib, which only the ``shipstream[tools]`` extra
+installs: ``plots`` is imported when they are drawn, so the rest of the CLI (``shipstream
+bootstrap`` in the worker image) runs without it, and ``require_plotting`` says so before a
+rehearsal starts rather than after it.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from streams.tools.rehearsal import plots
+from streams.errors import ShipstreamError
 from streams.tools.rehearsal.analysis import Figures
 from streams.tools.rehearsal.sampling import Sample
 from streams.tools.rehearsal.slo import Objectives, Result, passed
 
 PLOTS = ("throughput.png", "lag.png", "latency.png")
+
+
+def require_plotting() -> None:
+    """Raise, saying what to install, when matplotlib is missing."""
+    if importlib.util.find_spec("matplotlib") is None:
+        msg = "the rehearsal's plots need matplotlib: pip install 'shipstream[tools]'"
+        raise ShipstreamError(msg)
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,8 @@ def write(
     context: Context,
 ) -> Path:
     """Write the report directory; returns the path of report.md."""
+    from streams.tools.rehearsal import plots  # matplotlib: imported only to draw
+
     out_dir.mkdir(parents=True, exist_ok=True)
     plots.throughput(samples, figures.load_s, out_dir / PLOTS[0])
     plots.lag(samples, figures.load_s, objectives.max_lag, out_dir / PLOTS[1])
