@@ -5,21 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+from prometheus_client.parser import text_string_to_metric_families
+
 
 def parse_buckets(text: str, metric: str, labels: Mapping[str, str]) -> dict[float, float]:
     """Cumulative bucket counts of one series from Prometheus text, summed over workers."""
     out: dict[float, float] = {}
-    prefix = f"{metric}_bucket{{"
-    for line in text.splitlines():
-        if not line.startswith(prefix):
-            continue
-        label_text, _, value = line[len(prefix) :].rpartition("} ")
-        pairs = dict(p.split("=", 1) for p in label_text.split(",") if "=" in p)
-        found = {k: v.strip('"') for k, v in pairs.items()}
-        if any(found.get(k) != v for k, v in labels.items()):
-            continue
-        le = math.inf if found["le"] == "+Inf" else float(found["le"])
-        out[le] = out.get(le, 0.0) + float(value)
+    bucket = f"{metric}_bucket"
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name != bucket or any(sample.labels.get(k) != v for k, v in labels.items()):
+                continue
+            le = float(sample.labels["le"])  # "+Inf" reads as math.inf
+            out[le] = out.get(le, 0.0) + sample.value
     return out
 
 

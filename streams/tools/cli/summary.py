@@ -17,12 +17,11 @@ from typing import Any
 
 import httpx
 
-from streams import histogram
 from streams.codecs.avro import AvroSerde
 from streams.kafka import reader
 from streams.monitoring.lag import LagSampler
 from streams.settings import Settings
-from streams.tools import reconciliation
+from streams.tools import histogram, reconciliation
 from streams.topics import ACTIONS, DECISIONS, DLQ
 
 LATENCY = "shipstream_decision_latency_seconds"

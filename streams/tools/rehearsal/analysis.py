@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from streams import histogram
+from streams.tools import histogram
 from streams.tools.rehearsal.sampling import Sample
 
 

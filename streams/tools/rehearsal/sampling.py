@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from streams import histogram
+from streams.tools import histogram
 from streams.tools.rehearsal.sources import Counters
 
 Buckets = Mapping[float, float]

@@ -17,8 +17,8 @@ from typing import Protocol
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams import histogram
 from streams.errors import ShipstreamError
+from streams.tools import histogram
 
 log = logging.getLogger(__name__)
 
