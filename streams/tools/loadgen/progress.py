@@ -1,8 +1,10 @@
 """A one-line progress display on stderr, so a long load run shows it is alive.
 
-Written by hand (no tqdm dependency) and kept cheap: it redraws at most ``max_per_second``
-times whatever the send rate, and stays silent when stderr is not a terminal (CI logs, pipes),
-where a carriage-return line would only add noise.
+tqdm draws it (carriage return, clearing the rest of the line, the final newline); the line's
+text is ours (``render``: the rate now and the target, which tqdm's bar does not know). It
+redraws at most ``max_per_second`` times whatever the send rate, timed by the driver's clock
+(injectable in tests), and stays silent when stderr is not a terminal (CI logs, pipes), where
+a carriage-return line would only add noise.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import sys
 import time
 from collections.abc import Callable
 from typing import TextIO
+
+from tqdm import tqdm
 
 
 class Progress:
@@ -35,7 +39,13 @@ class Progress:
         self.min_interval = 1.0 / max_per_second
         self.width = width
         self._last_draw: float | None = None
-        self._drawn = False
+        self._line = tqdm(
+            file=self.stream,
+            disable=not self.enabled,
+            bar_format="{desc}",
+            mininterval=0,
+            leave=True,
+        )
 
     def update(
         self, sent: int, rate_now: float, target: float, elapsed: float, *, force: bool = False
@@ -47,9 +57,7 @@ class Progress:
         if not force and self._last_draw is not None and now - self._last_draw < self.min_interval:
             return
         self._last_draw = now
-        self.stream.write("\r" + self.render(sent, rate_now, target, elapsed) + "\x1b[K")
-        self.stream.flush()
-        self._drawn = True
+        self._line.set_description_str(self.render(sent, rate_now, target, elapsed))
 
     def render(self, sent: int, rate_now: float, target: float, elapsed: float) -> str:
         """The status line itself (no control characters), for tests and logs."""
@@ -68,9 +76,7 @@ class Progress:
 
     def close(self) -> None:
         """End the status line so what is printed next starts on a fresh line."""
-        if self.enabled and self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
+        self._line.close()
 
     def _fraction(self, sent: int, elapsed: float) -> float | None:
         candidates = []
