@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 #: A shipstream run that handles no record for this long while lag remains has failed.
 STALL_S = 120.0
 
+
 def events_total(metrics_text: str) -> dict[str, float]:
     """``shipstream_events_total`` of a worker's ``/metrics`` text as ``{"stage/outcome": n}``."""
     out: dict[str, float] = {}

@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_incrementing
 
 from streams import topics as catalogue
 from streams.errors import ShipstreamError
@@ -93,25 +93,34 @@ class TopicInfo:
         }
 
 
+def _transient(exc: BaseException) -> bool:
+    if not isinstance(exc, KafkaException):
+        return False
+    err = exc.args[0]
+    return bool(err.retriable() or err.code() in TRANSIENT)
+
+
 def _retrying(what: str, settings: Settings, request: Callable[[], _T]) -> _T:
     """Run an admin request, again while the broker answers with a retriable error.
 
     Right after a topic is created its partitions have no leader for a moment
     (NOT_LEADER_FOR_PARTITION); that is worth a short wait, not an error.
     """
-    for attempt in range(RETRIES):
-        try:
-            return request()
-        except KafkaException as exc:
-            err = exc.args[0]
-            transient = err.retriable() or err.code() in TRANSIENT
-            if not transient or attempt == RETRIES - 1:
-                msg = f"{what} failed on Kafka at {settings.broker} ({exc}); see `make status`"
-                raise ShipstreamError(msg) from exc
-        except TimeoutError as exc:
-            msg = f"{what}: no answer from Kafka at {settings.broker}; see `make status`"
-            raise ShipstreamError(msg) from exc
-        time.sleep(0.5 * (attempt + 1))
+    try:
+        for attempt in Retrying(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_attempt(RETRIES),
+            wait=wait_incrementing(start=0.5, increment=0.5),
+            reraise=True,
+        ):
+            with attempt:
+                return request()
+    except KafkaException as exc:
+        msg = f"{what} failed on Kafka at {settings.broker} ({exc}); see `make status`"
+        raise ShipstreamError(msg) from exc
+    except TimeoutError as exc:
+        msg = f"{what}: no answer from Kafka at {settings.broker}; see `make status`"
+        raise ShipstreamError(msg) from exc
     raise AssertionError  # unreachable: the last attempt returns or raises
 
 
