@@ -84,7 +84,7 @@ _default: faust.App | None = None
 
 
 def __getattr__(name: str) -> Any:
-    global _default  # noqa: PLW0603  # the lazily built app faust's CLI asks for
+    global _default  # the lazily built app faust's CLI asks for
     if name == "app":
         if _default is None:
             _default = build_app(from_env())

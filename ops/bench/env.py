@@ -142,7 +142,7 @@ class BenchEnv:
                     if t.startswith(settings.app_id)
                 ]
                 admin.delete_topics(settings, names)
-            except Exception as exc:  # noqa: BLE001  # the broker may be gone already
+            except Exception as exc:  # the broker may be gone already
                 log.warning("could not delete topics of %s: %s", settings.app_id, exc)
             shutil.rmtree(settings.data_dir, ignore_errors=True)
         if not self.keep_stack:
@@ -174,9 +174,9 @@ def assigned_inputs(worker: Worker, topic: str) -> set[int]:
 def write_report(name: str, body: dict[str, Any], lines: Iterable[str]) -> Path:
     """Print the figures and write ``.local/bench/<name>.json``."""
     for line in lines:
-        print(line, flush=True)  # noqa: T201  # a benchmark's output is its figures
+        print(line, flush=True)  # a benchmark's output is its figures
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     path = BENCH_DIR / f"{name}.json"
     path.write_text(json.dumps(body, indent=2, default=str) + "\n")
-    print(f"written to {path}", flush=True)  # noqa: T201
+    print(f"written to {path}", flush=True)
     return path

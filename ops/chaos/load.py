@@ -106,7 +106,7 @@ class LoadRunner:
                 elapsed = time.monotonic() - self.started_at
                 self.result = DriveResult(self.summary.total, elapsed, 0, exhausted=False)
             publisher.flush(timeout=600)
-        except BaseException as exc:  # noqa: BLE001  # re-raised by join() in the harness
+        except BaseException as exc:  # re-raised by join() in the harness
             log.exception("the load thread failed")
             self.error = exc
         finally:

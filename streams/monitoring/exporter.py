@@ -43,7 +43,7 @@ _child_sampler: LagSampler | None = None
 
 def _sample_in_child(bootstrap: str, group_prefix: str) -> list[PartitionLag]:
     """Runs in the sampler's process; its admin client lives as long as that process."""
-    global _child_sampler  # noqa: PLW0603  # one client per child process, reused
+    global _child_sampler  # one client per child process, reused
     if _child_sampler is None:
         _child_sampler = LagSampler(bootstrap, group_prefix=group_prefix)
     return _child_sampler.sample()

@@ -36,7 +36,7 @@ def sanitize(offsets: Counter[Any], tps: set[Any]) -> list[Any]:
 
 def install() -> None:
     """Patch faust's Recovery (idempotent)."""
-    global _installed  # noqa: PLW0603  # the patch is process-wide, like the class it patches
+    global _installed  # the patch is process-wide, like the class it patches
     if _installed:
         return
     _installed = True

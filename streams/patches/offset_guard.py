@@ -162,7 +162,7 @@ def check_versions(running: dict[str, str]) -> None:
 
 def install() -> None:
     """Patch aiokafka's FetchResult and faust's Consumer (idempotent)."""
-    global _installed  # noqa: PLW0603  # the patch is process-wide, like the classes it patches
+    global _installed  # the patch is process-wide, like the classes it patches
     if _installed:
         return
     check_versions({"faust": faust.__version__, "aiokafka": aiokafka.__version__})

@@ -237,7 +237,7 @@ def test_lag_and_worker_down_alerts_fire_and_resolve(settings: Settings, tmp_pat
 
         wait_for("alerts resolved after the restart", resolved, 150, why)
         assert load.running and load.error is None, "the load must outlast the test: " + why()
-        print(  # noqa: T201  # timings for whoever tunes the test
+        print(  # timings for whoever tunes the test
             f"\nbaseline {loaded_at - began:.0f}s; after stop: down fired {fired['down']:.0f}s, "
             f"lag fired {fired['lag']:.0f}s; resolved {time.monotonic() - restarted_at:.0f}s "
             f"after restart; total {time.monotonic() - began:.0f}s"
@@ -250,5 +250,5 @@ def test_lag_and_worker_down_alerts_fire_and_resolve(settings: Settings, tmp_pat
         for fut in client.delete_consumer_groups(groups, request_timeout=30).values():
             try:
                 fut.result(40)
-            except Exception as exc:  # noqa: BLE001  # cleanup: report, do not mask the result
-                print(f"consumer group not deleted: {exc!r}")  # noqa: T201
+            except Exception as exc:  # cleanup: report, do not mask the result
+                print(f"consumer group not deleted: {exc!r}")

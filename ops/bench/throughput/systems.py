@@ -58,7 +58,7 @@ def events_total(metrics_text: str) -> dict[str, float]:
     return out
 
 
-class SystemError_(RuntimeError):  # noqa: N801  # SystemError is a builtin
+class SystemError_(RuntimeError):  # SystemError is a builtin
     """A system did not finish; the message says where to look."""
 
 

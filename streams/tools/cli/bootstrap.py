@@ -20,10 +20,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Idempotent: safe to run on every start."""
     created = admin.ensure_topics(settings)
-    print(f"topics: {len(created)} created" + (f" ({', '.join(created)})" if created else ""))  # noqa: T201
+    print(f"topics: {len(created)} created" + (f" ({', '.join(created)})" if created else ""))
     for subject, schema_id in registry.register_all(settings).items():
         registry.set_compatibility(settings, subject, "BACKWARD")
-        print(f"schema {subject}: id {schema_id}, BACKWARD")  # noqa: T201
+        print(f"schema {subject}: id {schema_id}, BACKWARD")
     if not args.no_hubs:
-        print(f"hubs: {publish_hubs(settings)} published to reference.hubs")  # noqa: T201
+        print(f"hubs: {publish_hubs(settings)} published to reference.hubs")
     return 0

@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command: Command = args.run
         return command(args, settings)
     except (ShipstreamError, SettingsError) as exc:
-        print(f"shipstream: error: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"shipstream: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
