@@ -7,6 +7,7 @@ then lists the modules it imported. Building the app connects to nothing.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ streams.app.app  # built on first access, as faust's CLI asks for it
 print(json.dumps(sorted(sys.modules)))
 """
 
+CLI = "streams.tools.cli"
 #: Module name prefixes a worker must never import.
 TOOLS = ("streams.tools", "matplotlib", "tqdm", "rich", "ops")
 
@@ -75,3 +77,19 @@ def test_the_cli_runs_without_the_plotting_extra() -> None:
     modules = json.loads(out.stdout.strip().splitlines()[-1])
     assert "streams.tools.cli.main" in modules
     assert [m for m in modules if m.split(".")[0] == "matplotlib"] == []
+
+
+def test_no_cli_module_is_another_ones_library() -> None:
+    """Only ``main`` imports the sub-commands; what they share lives outside ``cli/``."""
+    cli = REPO / "streams" / "tools" / "cli"
+    for path in sorted(cli.glob("*.py")):
+        if path.name == "main.py":
+            continue
+        tree = ast.parse(path.read_text())
+        imported = [
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module is not None
+        ]
+        siblings = [m for m in imported if m == CLI or m.startswith(f"{CLI}.")]
+        assert siblings == [], path.name

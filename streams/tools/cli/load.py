@@ -14,25 +14,13 @@ from pathlib import Path
 
 from streams.kafka.events import EventPublisher
 from streams.settings import Settings
+from streams.tools.loadgen.arguments import add_load_arguments
 from streams.tools.loadgen.config import LifecycleConfig
 from streams.tools.loadgen.driver import drive
 from streams.tools.loadgen.items import Item
 from streams.tools.loadgen.profiles import constant, surge
 from streams.tools.loadgen.stream import generate_items
 from streams.tools.loadgen.summary import StreamSummary, counted
-
-
-def add_load_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The load profile flags, shared with ``shipstream rehearse``."""
-    p.add_argument("--rate", type=float, default=200.0, help="events/s (surge: base rate)")
-    p.add_argument("--count", type=int, help="stop after this many records")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
-    p.add_argument("--profile", choices=("constant", "surge"), default="constant")
-    p.add_argument("--factor", type=float, default=10.0, help="surge peak / base rate")
-    p.add_argument("--ramp", type=float, default=30.0, help="surge ramp up/down seconds")
-    p.add_argument("--hold", type=float, default=30.0, help="surge seconds at the peak")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--concurrency", type=int, default=2000, help="shipments in flight")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from streams.errors import ShipstreamError
 from streams.monitoring.lag import LagSampleError, LagSampler
 from streams.settings import Settings
-from streams.tools.cli.load import add_load_arguments
+from streams.tools.loadgen.arguments import add_load_arguments
 from streams.tools.rehearsal import analysis, report, slo
 from streams.tools.rehearsal.load import LoadOptions, LoadRun
 from streams.tools.rehearsal.runner import LagReader, Runner
