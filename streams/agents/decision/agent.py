@@ -26,9 +26,9 @@ from streams import topics as cat
 from streams.agents.decision.decider import Decider
 from streams.agents.decision.sent import SentDecisions, kafka_loader
 from streams.errors import Reason
-from streams.kafka import event_context
 from streams.kafka.partitioner import partition_for
 from streams.model import Decision
+from streams.patches import event_context
 from streams.pipeline import Pipeline, now_ms
 from tables import decision_memory, hubs
 from tables.writeback import WriteBack

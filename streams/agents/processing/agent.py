@@ -27,14 +27,15 @@ from faust.types import EventT, StreamT
 
 from streams import messages
 from streams import topics as cat
-from streams.agents.ingestion.validation import ValidationError, validate_event
+from streams.agents.ingestion.validation import ValidationError
 from streams.agents.outbox import Outbox
+from streams.agents.processing.accept import accept
 from streams.agents.processing.processor import Processor, decode_state
 from streams.agents.processing.windows import HubWindowCounts
 from streams.errors import DecodeError, Reason, ServiceUnavailable
-from streams.kafka import event_context
 from streams.kafka.partitioner import partition_for
 from streams.model import EventType, ShipmentEvent
+from streams.patches import event_context
 from streams.pipeline import INGESTED_AT_HEADER, Pipeline
 from tables import hub_windows, hubs, shipments
 from tables.writeback import WriteBack
@@ -90,29 +91,20 @@ def register(p: Pipeline) -> None:
         return partition_for(hub, partitions)
 
     async def decode(event: EventT) -> ShipmentEvent:
-        """Decode and validate; waits (never drops) while the registry is unreachable."""
+        """Decode and accept; waits (never drops) while the registry is unreachable."""
+        message = event.message
         while True:
             try:
-                ev = ShipmentEvent.from_avro(serde.decode(event.message.value))
-                break
+                return accept(
+                    serde,
+                    message.key,
+                    message.value,
+                    int(message.timestamp * 1000),
+                    p.settings.max_future_skew_ms,
+                )
             except ServiceUnavailable as exc:
                 log.warning("%s; retrying in %.0fs", exc, REGISTRY_RETRY_S)
                 await asyncio.sleep(REGISTRY_RETRY_S)
-        # Future skew judged by the record's own timestamp (as reconcile does), so a replay
-        # reaches the same verdict as the first time.
-        validate_event(
-            ev,
-            now_ms=int(event.message.timestamp * 1000),
-            max_future_skew_ms=p.settings.max_future_skew_ms,
-        )
-        key = event.message.key.decode(errors="replace") if event.message.key else None
-        if key != ev.shipment_id:
-            msg = (
-                f"record key {key!r} differs from shipment_id {ev.shipment_id!r}; "
-                "produce keyed by shipment_id"
-            )
-            raise ValidationError(Reason.KEY_MISMATCH, msg, "shipment_id")
-        return ev
 
     async def dead_letter(event: EventT, exc: Exception, reason: str, stage: str = STAGE) -> None:
         metrics.events.labels(stage, "dead_lettered").inc()
