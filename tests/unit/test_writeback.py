@@ -44,3 +44,24 @@ def test_deleting_a_missing_key_raises_like_a_mapping_and_pop_defaults() -> None
     wb["k"] = 1
     assert wb.pop("k") == 1 and "k" not in wb
     assert wb.take() == {0: [("k", None)]}
+
+
+def test_with_a_partition_reader_keys_are_read_in_the_current_partition() -> None:
+    stores = {0: {"a": 1}, 1: {"b": 2}}
+    table = {**stores[0], **stores[1]}  # what the table's own iteration sees
+    wb: WriteBack[str, int] = WriteBack(table, lambda p, k: stores[p].get(k))
+    wb.at(0)
+    assert (wb.get("a"), wb.get("b"), "b" in wb) == (1, None, False)
+    wb.at(1)
+    assert (wb.get("b"), wb["b"]) == (2, 2)
+    with pytest.raises(KeyError):
+        wb["a"]
+    wb["c"] = 3
+    # items() takes each value from the table, whatever the current partition
+    assert dict(wb.items()) == {"a": 1, "b": 2, "c": 3}
+
+
+def test_bytes_keys_of_a_faust_table_are_matched_with_pending_text_keys() -> None:
+    wb: WriteBack[str, int] = WriteBack({b"a": 1, b"b": 2})  # type: ignore[dict-item]
+    wb["a"] = 10
+    assert dict(wb.items()) == {"b": 2, "a": 10}

@@ -28,7 +28,7 @@ from streams.agents.decision.sent import SentDecisions, kafka_loader
 from streams.errors import Reason
 from streams.kafka.partitioner import partition_for
 from streams.model import Decision
-from streams.patches import event_context
+from streams.patches import table_io
 from streams.pipeline import Pipeline, now_ms
 from tables import decision_memory, hubs
 from tables.writeback import WriteBack
@@ -101,8 +101,13 @@ def register(p: Pipeline) -> None:
 
     memory = decision_memory.declare(app, p.settings)
     stream_time = decision_memory.declare_stream_time(app, p.settings)
-    memory_writes: WriteBack[str, bytes] = WriteBack(memory)
-    stream_time_writes: WriteBack[str, int] = WriteBack(stream_time)
+    memory_io, stream_time_io = p.table_io(memory), p.table_io(stream_time, table_io.JSON)
+    memory_writes: WriteBack[str, bytes] = WriteBack(memory, memory_io.read)
+    # stream_time is keyed by partition number: a key is read in its own partition, also from
+    # the R7 timer, outside any batch.
+    stream_time_writes: WriteBack[str, int] = WriteBack(
+        stream_time, lambda _current, key: stream_time_io.read(int(key), key)
+    )
     decider = Decider(
         memory_writes,
         stream_time_writes,
@@ -141,17 +146,14 @@ def register(p: Pipeline) -> None:
         await hub_view.wait_ready()
         # faust's StreamT does not declare take_events; its Stream has it.
         async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            last: dict[int, EventT] = {}
             for event in events:
-                last[event.message.partition] = event
                 memory_writes.at(event.message.partition)
                 stream_time_writes.at(event.message.partition)
                 await handle(event)
             await acknowledged()
-            # Now the memory may say so: each value on behalf of an event of its partition,
-            # so it lands in that partition's changelog and store.
-            event_context.write_back(memory, memory_writes.take(), last)
-            event_context.write_back(stream_time, stream_time_writes.take(), last)
+            # Now the memory may say so, in each partition's store and changelog.
+            await memory_io.write(memory_writes.take())
+            await stream_time_io.write(stream_time_writes.take())
 
     async def tick() -> None:
         """Ask each assigned partition whose stream time moved to run R7."""

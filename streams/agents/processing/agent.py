@@ -35,7 +35,7 @@ from streams.agents.processing.windows import HubWindowCounts
 from streams.errors import DecodeError, Reason, ServiceUnavailable
 from streams.kafka.partitioner import partition_for
 from streams.model import EventType, ShipmentEvent
-from streams.patches import event_context
+from streams.patches import table_io
 from streams.pipeline import INGESTED_AT_HEADER, Pipeline
 from tables import hub_windows, hubs, shipments
 from tables.writeback import WriteBack
@@ -76,11 +76,13 @@ def register(p: Pipeline) -> None:
     arrivals = p.topic(cat.HUB_ARRIVALS)
     partitions = p.settings.partitions
     state = shipments.declare(app, p.settings)
-    state_writes: WriteBack[str, bytes] = WriteBack(state)
+    state_io = p.table_io(state)
+    state_writes: WriteBack[str, bytes] = WriteBack(state, state_io.read)
     hub_view = hubs.network(p)
     processor = Processor(state_writes, hub_view)
     windows = hub_windows.declare(app, p.settings)
-    window_writes: WriteBack[str, Any] = WriteBack(windows)
+    windows_io = p.table_io(windows, table_io.JSON)
+    window_writes: WriteBack[str, Any] = WriteBack(windows, windows_io.read)
     counts = HubWindowCounts(store=window_writes)
     # One outbox per agent: each sends only what its own batch produced.
     to_updates, to_arrivals = Outbox(updates), Outbox(arrivals)
@@ -131,9 +133,7 @@ def register(p: Pipeline) -> None:
         await hub_view.wait_ready()
         # faust's StreamT does not declare take_events; its Stream has it.
         async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            last: dict[int, EventT] = {}
             for event in events:
-                last[event.message.partition] = event
                 state_writes.at(event.message.partition)
                 try:
                     await handle(event)
@@ -142,7 +142,7 @@ def register(p: Pipeline) -> None:
                     await dead_letter(event, exc, Reason.INTERNAL_ERROR)
             # The batch's events are acked (committed later) only after this body: the state
             # and the updates leave first. A crash before they do is a replay (processor.py).
-            event_context.write_back(state, state_writes.take(), last)
+            await state_io.write(state_writes.take())
             await to_updates.send()
             await to_arrivals.send()
 
@@ -173,9 +173,7 @@ def register(p: Pipeline) -> None:
     async def count_arrivals(stream: StreamT) -> None:
         await hub_view.wait_ready()
         async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            last: dict[int, EventT] = {}
             for event in events:
-                last[event.message.partition] = event
                 window_writes.at(event.message.partition)
                 try:
                     batch = messages.decode_batch(event.message.value)
@@ -185,7 +183,7 @@ def register(p: Pipeline) -> None:
                 for update in batch:
                     if isinstance(update, messages.EventUpdate):
                         count(update)
-            event_context.write_back(windows, window_writes.take(), last)
+            await windows_io.write(window_writes.take())
             await to_updates_from_hubs.send()
 
     app.agent(p.raw_topic(cat.EVENTS), name=f"{STAGE}.events")(process)
