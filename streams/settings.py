@@ -175,7 +175,7 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 # ``SHIPSTREAM_INGEST_AUTH``            ``hmac`` (every ``POST /ingest`` must be signed, see
 #                                       streams.signing) or ``none`` (unsigned, local dev only;
 #                                       the worker logs a warning at start). Default ``none``;
-#                                       the Kubernetes base and compose set ``hmac``.
+#                                       the Kubernetes base sets ``hmac``.
 # ``SHIPSTREAM_INGEST_KEYS_FILE``       JSON key file carrier -> [secrets] (required by hmac)
 # ``SHIPSTREAM_INGEST_SIGNATURE_TOLERANCE_S`` replay window of a signature's timestamp (300)
 # ``SHIPSTREAM_INGEST_RATE_PER_S``      records per second per carrier, per worker (2000;
