@@ -208,6 +208,25 @@ def test_a_signed_webhook_is_accepted_and_its_decisions_delivered_signed(signed)
     assert state["closed"] is True
 
 
+def test_shipstream_post_signs_with_the_key_file(signed, tmp_path) -> None:
+    worker, _, carrier_key, old_key = signed
+    keys = _write(tmp_path / "client-keys.json", {"acme": [carrier_key, old_key]})
+    body = tmp_path / "webhook.ndjson"
+    body.write_text("\n".join(json.dumps(e) for e in [ev("WH-CLI", 0, "CREATED")]) + "\n")
+    cli = [str(Path(sys.executable).parent / "shipstream"), "post", str(body), "--url", worker.url]
+    ok = subprocess.run(
+        [*cli, "--carrier", "acme", "--keys-file", str(keys)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ok.returncode == 0 and json.loads(ok.stdout)["accepted"] == 1, ok.stderr
+    unsigned = subprocess.run(cli, capture_output=True, text=True, timeout=60, check=False)
+    assert unsigned.returncode == 1 and "HTTP 401" in unsigned.stderr
+    assert "signature_missing" in unsigned.stdout
+
+
 def test_a_tampered_delivery_is_refused_by_the_endpoint(signed) -> None:
     _, endpoint, _, _ = signed
     before = httpx.get(f"{endpoint}/received").json()["unauthorized"]
