@@ -137,6 +137,8 @@ def signed(
         ingest_rate_per_s=5,
         ingest_rate_burst=20,
         ingest_max_records=20,
+        ingest_max_in_flight=2,
+        ingest_read_timeout_s=2,
         delivery_keys_file=delivery_keys,
     )
     settings = _settings(base_settings, tmp, tag, f"http://127.0.0.1:{ep_port}", hooks)
@@ -256,6 +258,31 @@ def test_too_many_records_413_and_rate_limit_429(signed) -> None:
     time.sleep(int(r.headers["Retry-After"]) + 1)  # what it asked: then it passes
     r = post(worker.url, [ev("WH-LATER", 0, "CREATED")], carrier_key)
     assert r.status_code == 202, r.text
+
+
+def test_slow_bodies_time_out_and_in_flight_requests_are_capped(signed) -> None:
+    worker, _, _, _ = signed
+    port = worker.settings.web_port
+    head = (
+        b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n["
+    )
+    slow = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+    try:
+        for s in slow:  # two requests whose bodies never finish hold both slots
+            s.sendall(head)
+        time.sleep(0.5)
+        busy = post(worker.url, [ev("WH-BUSY", 0, "CREATED")], None)
+        assert busy.status_code == 503 and busy.json()["error"] == "busy"
+        assert busy.headers["Retry-After"] == "1"
+        for s in slow:  # the read timeout (2 s) answers them 408 and frees the slots
+            answer = s.recv(4096).decode(errors="replace")
+            assert answer.startswith("HTTP/1.1 408"), answer
+            assert "read_timeout" in answer
+    finally:
+        for s in slow:
+            s.close()
+    assert post(worker.url, [ev("WH-BUSY", 0, "CREATED")], None).status_code == 401
 
 
 @pytest.mark.parametrize(
