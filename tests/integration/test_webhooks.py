@@ -409,3 +409,39 @@ def test_retry_after_honoured_budget_respected_redirect_not_followed(flaky) -> N
     assert "redirects are not followed" in str(close["error"])
     assert server.times("/followed") == []
     assert len(server.times("/dispatch/close")) == 1
+
+
+def test_a_worker_killed_during_an_outage_loses_no_decision(
+    base_settings: Settings, tmp_path: Path
+) -> None:
+    """Deliveries waiting out an outage are unacked: a SIGKILL re-delivers them after restart."""
+    tag = f"whk{int(time.time() * 1000) % 10**8}"
+    server = Flaky(outage_s=3600.0, retry_after_s=1).start()  # down until told otherwise
+    hooks = WebhookSettings(delivery_retry_budget_s=120, delivery_backoff_cap_s=2)
+    settings = _settings(base_settings, tmp_path, tag, f"http://127.0.0.1:{server.port}", hooks)
+    worker = Worker(settings, tmp_path / "worker.log").start()
+    restarted: Worker | None = None
+    try:
+        sids = [f"KILL-{i}" for i in range(12)]
+        events = [e for sid in sids for e in hold_and_close(sid)[:2]]  # a HOLD each
+        assert httpx.post(f"{worker.url}/ingest", json=events, timeout=30).status_code == 202
+        deadline = time.monotonic() + 60
+        # Five failures open the endpoint's circuit: the rest wait without reaching it.
+        while len(server.times("/dispatch/hold")) < 5:
+            assert time.monotonic() < deadline, "the decisions never reached the endpoint"
+            time.sleep(0.5)
+        time.sleep(3)
+        assert actions_of(settings, "KILL-") == []  # all still retrying
+        assert worker.proc is not None
+        worker.proc.kill()  # SIGKILL while every delivery waits for the endpoint
+        worker.proc.wait(10)
+        server.outage_s = 0.0  # the endpoint recovers
+        restarted = Worker(settings, tmp_path / "worker-2.log").start()
+        got = wait_actions(settings, "KILL-", len(sids), timeout=120)
+        assert sorted(a["shipment_id"] for a in got) == sorted(sids)
+        assert all(a["status"] == "DELIVERED" and a["action"] == "HOLD" for a in got)
+    finally:
+        for w in (worker, restarted):
+            if w is not None:
+                w.stop()
+        _drop_topics(settings, tag)
