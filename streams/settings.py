@@ -250,12 +250,11 @@ class WebhookSettings:
 
     def to_env(self) -> dict[str, str]:
         """The variables that rebuild these settings (paths only, never a secret)."""
-        env = {
+        return {
             f"SHIPSTREAM_{name.upper()}": str(getattr(self, name))
             for name in self.__dataclass_fields__
             if getattr(self, name) is not None
         }
-        return env
 
 
 def webhook_settings_from_env(e: Mapping[str, str]) -> WebhookSettings:
