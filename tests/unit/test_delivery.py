@@ -86,12 +86,43 @@ async def test_exhausted_result_carries_the_last_error() -> None:
     assert result.error == "HTTP 503" and result.http_status == 503
 
 
-async def test_open_circuit_stops_calling_the_endpoint() -> None:
-    t = FakeTransport([503, 503] + [200] * 10)
-    d = deliverer(t, attempts=5, threshold=2)
+async def test_open_circuit_stops_calling_the_endpoint_without_spending_attempts() -> None:
+    clock = Clock()
+    t = FakeTransport([503, 503, 200])
+    breaker = CircuitBreaker(threshold=2, reset_s=5, clock=lambda: clock.now)
+    endpoints = {a.value: Endpoint(f"http://x/{a.value}", 2, breaker) for a in Action}
+    d = Deliverer(
+        endpoints,
+        t,
+        RetryPolicy(attempts=3, budget_s=300),
+        random.Random(1),
+        sleep=clock.sleep,
+        monotonic=lambda: clock.now,
+    )
     result = await d.deliver(decision())
-    assert result.status is ActionStatus.FAILED_EXHAUSTED
-    assert len(t.calls) == 2  # the breaker opened after two failures: no more traffic
+    # Two failures opened the circuit; the rounds it held back sent nothing and cost no
+    # attempt, so the third attempt, after it half-opened, was still allowed.
+    assert (result.status, result.attempts, len(t.calls)) == (ActionStatus.DELIVERED, 3, 3)
+    assert clock.now >= 5 and len(clock.slept) > 2
+
+
+async def test_an_open_circuit_ends_at_the_budget_with_the_last_failure() -> None:
+    clock = Clock()
+    t = FakeTransport([503] * 100)
+    breaker = CircuitBreaker(threshold=1, reset_s=1000, clock=lambda: clock.now)
+    endpoints = {a.value: Endpoint(f"http://x/{a.value}", 2, breaker) for a in Action}
+    d = Deliverer(
+        endpoints,
+        t,
+        RetryPolicy(attempts=30, budget_s=60),
+        random.Random(1),
+        sleep=clock.sleep,
+        monotonic=lambda: clock.now,
+    )
+    result = await d.deliver(decision())
+    assert result.status is ActionStatus.FAILED_EXHAUSTED and result.attempts == len(t.calls) == 1
+    assert "circuit open (last failure: HTTP 503)" in (result.error or "")
+    assert "retry budget of 60 s" in (result.error or "") and clock.now <= 60
 
 
 def test_full_jitter_stays_under_the_exponential_cap() -> None:

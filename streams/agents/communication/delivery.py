@@ -44,8 +44,10 @@ Transport = Callable[[str, bytes, Mapping[str, str]], Awaitable[Reply]]
 class RetryPolicy:
     """Exponential backoff with full jitter (AWS architecture blog's variant), within a budget.
 
-    Retrying stops at ``attempts`` or when the next wait would end past ``budget_s`` after
-    the first attempt, whichever comes first.
+    Retrying stops at ``attempts`` requests sent or when the next wait would end past
+    ``budget_s`` after the first attempt, whichever comes first. Rounds held back by an open
+    circuit breaker send nothing and spend no attempt, only budget: otherwise an open circuit
+    would burn every attempt within seconds and end decisions long before the budget.
     """
 
     attempts: int = 30
@@ -112,13 +114,19 @@ class Deliverer:
         started = self.monotonic()
         http_status: int | None = None
         error: str | None = None
-        attempt = 0
+        last_failure: str | None = None
+        attempt = 0  # requests sent: what ``attempts`` counts and reports
+        tries = 0  # rounds, sent or held back by the open circuit: the backoff's exponent
         while True:
-            attempt += 1
+            tries += 1
             retry_after: float | None = None
             if not endpoint.breaker.allow():
+                # Nothing is sent, so no attempt is spent: only the budget runs.
                 error = "circuit open"
+                if last_failure:
+                    error += f" (last failure: {last_failure})"
             else:
+                attempt += 1
                 async with endpoint.slots:
                     try:
                         reply = await self.transport(
@@ -138,9 +146,10 @@ class Deliverer:
                 endpoint.breaker.record_failure()
                 if http_status is not None:
                     error = f"HTTP {http_status}"
+                last_failure = error
             if attempt >= policy.attempts:
                 break
-            wait = self.policy.delay(attempt, self.rng)
+            wait = self.policy.delay(tries, self.rng)
             if retry_after is not None:
                 wait = max(wait, retry_after)
             spent = self.monotonic() - started
