@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from streams import signing
-from streams.cli.post import request_headers
 from streams.errors import ShipstreamError
+from streams.tools.cli.post import request_headers
 
 
 def keys(tmp_path: Path) -> tuple[Path, str, str]:

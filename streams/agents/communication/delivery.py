@@ -2,9 +2,10 @@
 
 ``Idempotency-Key: <decision_id>`` makes a retry safe; 2xx is delivered, 409 a duplicate
 (already applied), other 4xx and 3xx permanent (redirects are not followed), 5xx, 429,
-timeouts and connection errors are retried with exponential backoff and full jitter, waiting
-at least what a ``Retry-After`` asks, for as long as the retry budget lasts (minutes, so an
-endpoint's short outage does not turn decisions into FAILED_EXHAUSTED). Each attempt is
+timeouts and connection errors are retried with exponential backoff and full jitter
+(``RetryPolicy``: the schedule tenacity waits by), waiting at least what a ``Retry-After``
+asks, for as long as the retry budget lasts (minutes, so an endpoint's short outage does not
+turn decisions into FAILED_EXHAUSTED). Each attempt is
 signed anew (``streams.signing``) so its timestamp stays inside the endpoint's replay window
 however long the retries take. Each endpoint has its own concurrency limit and circuit breaker
 so a slow or failing one cannot starve the others.
@@ -19,6 +20,8 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result
 
 from streams import signing
 from streams.agents.communication.breaker import CircuitBreaker
@@ -58,6 +61,20 @@ class RetryPolicy:
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         return rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+
+
+@dataclass
+class _Attempts:
+    """What the attempts of one delivery saw so far."""
+
+    started: float
+    #: Requests sent: what ``attempts`` counts and reports.
+    count: int = 0
+    http_status: int | None = None
+    error: str | None = None
+    #: The last request's failure, kept while the circuit holds later rounds back.
+    failure: str | None = None
+    retry_after: float | None = None
 
 
 @dataclass
@@ -111,59 +128,76 @@ class Deliverer:
         endpoint = self.endpoints[str(decision.action)]
         body = payload(decision)
         policy = self.policy
-        started = self.monotonic()
-        http_status: int | None = None
-        error: str | None = None
-        last_failure: str | None = None
-        attempt = 0  # requests sent: what ``attempts`` counts and reports
-        tries = 0  # rounds, sent or held back by the open circuit: the backoff's exponent
-        while True:
-            tries += 1
-            retry_after: float | None = None
-            if not endpoint.breaker.allow():
-                # Nothing is sent, so no attempt is spent: only the budget runs.
-                error = "circuit open"
-                if last_failure:
-                    error += f" (last failure: {last_failure})"
-            else:
-                attempt += 1
-                async with endpoint.slots:
-                    try:
-                        reply = await self.transport(
-                            endpoint.url, body, self.headers(decision, endpoint, body)
-                        )
-                        http_status, retry_after, error = reply.status, reply.retry_after_s, None
-                        if 300 <= reply.status < 400:
-                            error = f"HTTP {reply.status}: redirects are not followed"
-                            if reply.location:
-                                error += f" (Location: {reply.location[:200]})"
-                    except (OSError, TimeoutError) as exc:
-                        http_status, error = None, f"{type(exc).__name__}: {exc}"
-                outcome = _classify(http_status)
-                if outcome is not None:
-                    endpoint.breaker.record_success()
-                    return self._result(decision, endpoint, outcome, attempt, http_status, error)
-                endpoint.breaker.record_failure()
-                if http_status is not None:
-                    error = f"HTTP {http_status}"
-                last_failure = error
-            if attempt >= policy.attempts:
-                break
-            wait = self.policy.delay(tries, self.rng)
-            if retry_after is not None:
-                wait = max(wait, retry_after)
-            spent = self.monotonic() - started
-            if spent + wait > policy.budget_s:
-                asked = f", Retry-After {retry_after:g} s" if retry_after is not None else ""
-                error = (
-                    f"{error}; retry budget of {policy.budget_s:g} s would be exceeded "
-                    f"after {spent:.1f} s{asked}"
-                )
-                break
-            await self.sleep(wait)
-        return self._result(
-            decision, endpoint, ActionStatus.FAILED_EXHAUSTED, attempt, http_status, error
+        last = _Attempts(started=self.monotonic())
+
+        def out_of_attempts_or_budget(state: RetryCallState) -> bool:
+            # tenacity's stop_before_delay, on our clock (tests drive it) and with the wait a
+            # Retry-After asked for: stop now when the next attempt would start past the budget.
+            if last.count >= policy.attempts:
+                return True
+            spent = self.monotonic() - last.started
+            if spent + state.upcoming_sleep <= policy.budget_s:
+                return False
+            asked = f", Retry-After {last.retry_after:g} s" if last.retry_after is not None else ""
+            last.error = (
+                f"{last.error}; retry budget of {policy.budget_s:g} s would be exceeded "
+                f"after {spent:.1f} s{asked}"
+            )
+            return True
+
+        def wait(state: RetryCallState) -> float:
+            # The backoff's exponent counts every round, sent or held back by the circuit.
+            delay = policy.delay(state.attempt_number, self.rng)
+            return delay if last.retry_after is None else max(delay, last.retry_after)
+
+        retrying = AsyncRetrying(
+            stop=out_of_attempts_or_budget,
+            wait=wait,
+            sleep=self.sleep,
+            retry=retry_if_result(lambda outcome: outcome is None),
+            retry_error_callback=lambda _state: None,  # out of attempts: FAILED_EXHAUSTED
         )
+        outcome: ActionStatus | None = await retrying(self._attempt, decision, endpoint, body, last)
+        status = ActionStatus.FAILED_EXHAUSTED if outcome is None else outcome
+        return self._result(decision, endpoint, status, last.count, last.http_status, last.error)
+
+    async def _attempt(
+        self, decision: Decision, endpoint: Endpoint, body: bytes, last: _Attempts
+    ) -> ActionStatus | None:
+        """One round: its final status, or None to try again (``last`` keeps what it saw)."""
+        last.retry_after = None
+        if not endpoint.breaker.allow():
+            # Nothing is sent, so no attempt is spent: only the budget runs.
+            last.error = "circuit open"
+            if last.failure:
+                last.error += f" (last failure: {last.failure})"
+            return None
+        last.count += 1
+        async with endpoint.slots:
+            try:
+                reply = await self.transport(
+                    endpoint.url, body, self.headers(decision, endpoint, body)
+                )
+                last.http_status, last.retry_after, last.error = (
+                    reply.status,
+                    reply.retry_after_s,
+                    None,
+                )
+                if 300 <= reply.status < 400:
+                    last.error = f"HTTP {reply.status}: redirects are not followed"
+                    if reply.location:
+                        last.error += f" (Location: {reply.location[:200]})"
+            except (OSError, TimeoutError) as exc:
+                last.http_status, last.error = None, f"{type(exc).__name__}: {exc}"
+        outcome = _classify(last.http_status)
+        if outcome is not None:
+            endpoint.breaker.record_success()
+            return outcome
+        endpoint.breaker.record_failure()
+        if last.http_status is not None:
+            last.error = f"HTTP {last.http_status}"
+        last.failure = last.error
+        return None
 
     def _result(
         self,
