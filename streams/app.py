@@ -52,6 +52,12 @@ def faust_config(settings: Settings) -> dict[str, Any]:
         "producer_max_batch_size": 256 * 1024,
         "consumer_auto_offset_reset": "earliest",
         "web_in_thread": False,
+        # faust's own pages (/table/..., /router/..., /graph, stats) would serve table data and
+        # the cluster layout to anyone; /shipments/{id} routes without them (issue 12).
+        "web_tables_enabled": False,
+        "web_router_enabled": False,
+        "web_graph_enabled": False,
+        "web_stats_enabled": False,
         "worker_redirect_stdouts": False,
     }
     if settings.instance_id:
