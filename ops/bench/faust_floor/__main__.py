@@ -5,7 +5,9 @@ runs one faust worker per variant over all of them (``app.py``) and reports CPU 
 per record: ``events`` (faust delivers each record to an agent), ``take`` (in batches),
 ``table`` (+ one faust table write per record: changelog through faust's producer) and
 ``table_io`` (+ the same writes per batch through ``tables.writeback`` and
-``streams.patches.table_io``, as the agents do). Writes ``.local/bench/faust_floor.json``.
+``streams.patches.table_io``, as the agents do). ``FLOOR_NO_SENSORS=1``: the workers use
+shipstream's ``App`` (faust's Monitor not called per record). Writes
+``.local/bench/faust_floor.json``.
 """
 
 from __future__ import annotations
