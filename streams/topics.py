@@ -79,17 +79,18 @@ HUBS = TopicSpec(
 )
 UPDATES = TopicSpec(
     "shipments.updates",
-    "shipment_id",
+    "none: the shipments' partition",
     "json",
     internal=True,
-    doc="Internal: enriched shipment updates from processing to decision.",
+    doc="Internal: batches of accepted events (with their seq) from processing to decision, "
+    "each record in its shipments' partition (streams/messages.py).",
 )
 HUB_ARRIVALS = TopicSpec(
     "shipments.hub-arrivals",
-    "hub code",
+    "none: the hub's partition",
     "json",
     internal=True,
-    doc="Internal: ARRIVED_HUB scans repartitioned by hub for the window counts.",
+    doc="Internal: batches of ARRIVED_HUB updates repartitioned by hub for the window counts.",
 )
 
 CATALOGUE: tuple[TopicSpec, ...] = (EVENTS, DECISIONS, ACTIONS, DLQ, HUBS, UPDATES, HUB_ARRIVALS)

@@ -74,7 +74,8 @@ def register(p: Pipeline) -> None:
     serde = p.serde(cat.EVENTS)
     updates = p.topic(cat.UPDATES)
     arrivals = p.topic(cat.HUB_ARRIVALS)
-    partitions = p.settings.partitions
+    arrival_partitions = cat.partitions_of(cat.HUB_ARRIVALS, p.settings)
+    update_partitions = cat.partitions_of(cat.UPDATES, p.settings)
     state = shipments.declare(app, p.settings)
     state_io = p.table_io(state)
     state_writes: WriteBack[str, bytes] = WriteBack(state, state_io.read)
@@ -90,7 +91,7 @@ def register(p: Pipeline) -> None:
 
     @functools.cache
     def hub_partition(hub: str) -> int:
-        return partition_for(hub, partitions)
+        return partition_for(hub, arrival_partitions)
 
     async def decode(event: EventT) -> ShipmentEvent:
         """Decode and accept; waits (never drops) while the registry is unreachable."""
@@ -168,7 +169,7 @@ def register(p: Pipeline) -> None:
             metrics.events.labels(HUB_STAGE, Reason.INTERNAL_ERROR).inc()
             # Its later updates wait for it in the decision role: let it go on, uncounted.
             update = update.counted(messages.Arrival(k=None))
-        to_updates_from_hubs.add(partition_for(update.shipment_id, partitions), update)
+        to_updates_from_hubs.add(partition_for(update.shipment_id, update_partitions), update)
 
     async def count_arrivals(stream: StreamT) -> None:
         await hub_view.wait_ready()
