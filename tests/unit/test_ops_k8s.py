@@ -9,7 +9,6 @@ the fields their controllers require.
 
 from __future__ import annotations
 
-import inspect
 import re
 import subprocess
 import sys
@@ -285,7 +284,7 @@ def test_statefulsets_run_faust_workers_with_state_and_probes(overlay: str) -> N
 def test_worker_environment_builds_valid_settings(overlay: str) -> None:
     resources = rendered(overlay)
     config = config_of(resources)
-    read = set(re.findall(r'"(SHIPSTREAM_[A-Z_]+)"', inspect.getsource(settings_module)))
+    read = set(settings_module.variables())
     for sts in of_kind(resources, "StatefulSet"):
         env = dict(config)
         env.update({k: e["value"] for k, e in env_of(sts).items() if "value" in e})

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import Settings, SettingsError, from_env
+from streams.settings import Settings, SettingsError, describe, from_env, redact_url, variables
 
 
 def test_to_env_round_trips_through_from_env() -> None:
@@ -38,3 +38,77 @@ def test_future_skew_defaults_to_an_hour() -> None:
 def test_group_per_role() -> None:
     assert Settings(role="processing").group_id == "shipstream-processing"
     assert Settings().roles == ("ingestion", "processing", "decision", "communication")
+
+
+SECURE = {
+    "SHIPSTREAM_SECURITY_PROTOCOL": "SASL_SSL",
+    "SHIPSTREAM_SASL_USERNAME": "shipstream",
+    "SHIPSTREAM_SASL_PASSWORD": "s3cret-kafka",
+    "SHIPSTREAM_REGISTRY_URL": "https://registry:8444/apis/ccompat/v7",
+    "SHIPSTREAM_REGISTRY_USERNAME": "reg",
+    "SHIPSTREAM_REGISTRY_PASSWORD": "s3cret-registry",
+}
+
+
+def test_secrets_are_masked_when_printed() -> None:
+    s = from_env(SECURE)
+    for shown in (repr(s), str(s), s.model_dump_json()):
+        assert "s3cret" not in shown
+    assert s.sasl_password is not None and s.sasl_password.get_secret_value() == "s3cret-kafka"
+    # the child-process environment carries them, so workers started from settings connect
+    assert from_env(s.to_env()) == s
+
+
+def test_secrets_from_files(tmp_path: Path) -> None:
+    (tmp_path / "kafka").write_text("from-a-file\n")
+    env = {k: v for k, v in SECURE.items() if k != "SHIPSTREAM_SASL_PASSWORD"}
+    env["SHIPSTREAM_SASL_PASSWORD_FILE"] = str(tmp_path / "kafka")
+    s = from_env(env)
+    assert s.sasl_password is not None
+    assert s.sasl_password.get_secret_value() == "from-a-file"
+    with pytest.raises(SettingsError, match="both SHIPSTREAM_SASL_PASSWORD and"):
+        from_env({**SECURE, "SHIPSTREAM_SASL_PASSWORD_FILE": str(tmp_path / "kafka")})
+    env.pop("SHIPSTREAM_REGISTRY_PASSWORD")
+    with pytest.raises(SettingsError, match="SHIPSTREAM_REGISTRY_PASSWORD_FILE.*fix the path"):
+        from_env({**env, "SHIPSTREAM_REGISTRY_PASSWORD_FILE": str(tmp_path / "missing")})
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"SHIPSTREAM_SECURITY_PROTOCOL": "PLAINTEXT"}, "SECURITY_PROTOCOL=SASL_SSL"),
+        ({"SHIPSTREAM_SASL_PASSWORD": ""}, "needs SHIPSTREAM_SASL_USERNAME and"),
+        ({"SHIPSTREAM_SSL_CERT_FILE": "/c.pem"}, "mTLS needs both"),
+        ({"SHIPSTREAM_REGISTRY_URL": "http://registry:8081"}, "is not https"),
+        ({"SHIPSTREAM_REGISTRY_URL": "https://u:p@registry:8444"}, "carries credentials"),
+        ({"SHIPSTREAM_REGISTRY_USERNAME": ""}, "needs both SHIPSTREAM_REGISTRY_USERNAME"),
+        ({"SHIPSTREAM_SASL_MECHANISM": "PLAIN"}, "SHIPSTREAM_SASL_MECHANISM"),
+    ],
+)
+def test_half_configured_security_is_refused(change: dict[str, str], says: str) -> None:
+    with pytest.raises(SettingsError, match=says) as info:
+        from_env({**SECURE, **change})
+    assert "s3cret" not in str(info.value)
+
+
+def test_tls_files_without_tls_are_refused() -> None:
+    with pytest.raises(SettingsError, match="does not use TLS"):
+        from_env({"SHIPSTREAM_SSL_CA_FILE": "/ca.pem"})
+
+
+def test_a_bad_secret_value_is_not_echoed() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings(sasl_password=12345)  # type: ignore[arg-type]
+    assert "12345" not in str(info.value)
+
+
+def test_every_variable_is_documented() -> None:
+    names = variables()
+    assert "SHIPSTREAM_BROKER" in names and "SHIPSTREAM_SASL_PASSWORD_FILE" in names
+    assert all(names.values())
+    assert "SHIPSTREAM_SECURITY_PROTOCOL" in describe()
+
+
+def test_redact_url() -> None:
+    assert redact_url("https://u:pw@h:8444/x") == "https://***@h:8444/x"
+    assert redact_url("https://h/x") == "https://h/x"
