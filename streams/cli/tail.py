@@ -323,7 +323,9 @@ def dumps(obj: object) -> str:
 def check_registry(settings: Settings) -> None:
     """Raise ServiceUnavailable, naming the URL, when the registry does not answer."""
     try:
-        httpx.get(settings.registry_url + "/subjects", timeout=5)
+        httpx.get(
+            settings.registry_url + "/subjects", timeout=5, **registry.httpx_options(settings)
+        )
     except httpx.TransportError as exc:
         msg = (
             f"cannot reach the schema registry at {settings.registry_url} ({exc}); "

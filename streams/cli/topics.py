@@ -23,7 +23,8 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
 
 from streams import topics as catalogue
-from streams.errors import ServiceUnavailable, ShipstreamError
+from streams.errors import ShipstreamError
+from streams.kafka import clients
 from streams.settings import Settings
 
 SHOWN_CONFIG = ("cleanup.policy", "retention.ms")
@@ -59,23 +60,17 @@ def client_logger() -> logging.Logger:
 
 def client_config(settings: Settings) -> dict[str, Any]:
     """Config every CLI client shares (pass to consumers, producers, the lag sampler)."""
-    return {"bootstrap.servers": settings.broker, "logger": client_logger()}
+    return clients.librdkafka_config(settings, logger=client_logger())
 
 
 def admin_client(settings: Settings) -> AdminClient:
-    """An admin client that fails fast and keeps librdkafka's log off the terminal."""
-    return AdminClient({**client_config(settings), "socket.timeout.ms": int(TIMEOUT * 1000)})
+    """The one admin-client factory, with librdkafka's log kept off the terminal."""
+    return clients.admin_client(settings, TIMEOUT, logger=client_logger())
 
 
 def check_broker(settings: Settings) -> AdminClient:
-    """The admin client, once the broker answered; else ServiceUnavailable naming it."""
-    client = admin_client(settings)
-    try:
-        client.list_topics(timeout=CHECK_TIMEOUT)
-    except KafkaException as exc:
-        msg = f"cannot reach Kafka at {settings.broker} ({exc}); start it with `make up`"
-        raise ServiceUnavailable(msg) from exc
-    return client
+    """:func:`streams.kafka.clients.check_broker` with librdkafka's log off the terminal."""
+    return clients.check_broker(settings, CHECK_TIMEOUT, logger=client_logger())
 
 
 def short_name(spec: catalogue.TopicSpec) -> str:
