@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.helpers import create_ssl_context
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.types.auth import CredentialsT
@@ -117,15 +117,44 @@ def admin_client(settings: Settings, timeout: float = 10.0, **overrides: Any) ->
 
 
 def check_broker(settings: Settings, timeout: float = 10.0, **overrides: Any) -> AdminClient:
-    """The admin client, once the broker answered; else ServiceUnavailable saying what to do."""
+    """The admin client, once the broker answered; else ServiceUnavailable saying what to do.
+
+    librdkafka reports a refused login or certificate only to its error callback (the call
+    itself just times out), so the callback's errors are kept to say which it was.
+    """
+    errors: list[KafkaError] = []
+    overrides.setdefault("error_cb", errors.append)
     client = admin_client(settings, timeout, **overrides)
     try:
         client.list_topics(timeout=timeout)
     except KafkaException as exc:
-        msg = (
-            f"cannot reach Kafka at {settings.broker} over {settings.security_protocol} "
-            f"({exc}); start it with `make up` (`make up SECURE=1` for SASL_SSL), or check "
-            f"{env_name('security_protocol')}, the SASL credentials and the CA file"
-        )
-        raise ServiceUnavailable(msg) from exc
+        client.poll(0.5)  # serves the error callback
+        raise ServiceUnavailable(_unreachable(settings, exc, errors)) from exc
     return client
+
+
+def _unreachable(settings: Settings, exc: KafkaException, errors: list[KafkaError]) -> str:
+    where = f"Kafka at {settings.broker} over {settings.security_protocol}"
+    auth = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]  # noqa: SLF001
+    ssl_errors = [e for e in errors if e.code() == KafkaError._SSL]  # noqa: SLF001
+    if auth:
+        return (
+            f"{where} refused the login of {env_name('sasl_username')}="
+            f"{settings.sasl_username!r} ({auth[-1].str()}); check the user and "
+            f"{env_name('sasl_password')} (or its _FILE) and {env_name('sasl_mechanism')}"
+        )
+    if ssl_errors:
+        return (
+            f"TLS with {where} failed ({ssl_errors[-1].str()}); check "
+            f"{env_name('ssl_ca_file')} (the CA that signed the broker's certificate)"
+        )
+    hint = ""
+    if not settings.kafka_uses_tls and errors:
+        hint = (
+            f"; a TLS or SASL listener closes {settings.security_protocol} connections: is "
+            f"{env_name('security_protocol')} the listener's?"
+        )
+    return (
+        f"cannot reach {where} ({exc}){hint}; start it with `make up` (`make up SECURE=1` for "
+        f"SASL_SSL), or check {env_name('security_protocol')} and {env_name('broker')}"
+    )
