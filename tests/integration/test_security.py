@@ -222,3 +222,8 @@ def test_the_pipeline_runs_end_to_end_over_sasl_ssl(pipeline: tuple[Settings, Wo
     # the shipment's state, answered by the worker that read it over SASL_SSL
     state = httpx.get(f"{worker.url}/shipments/{sid}", timeout=10)
     assert state.status_code == 200 and sid in state.text
+    # and the worker never wrote a password to its log
+    log = worker.log_path.read_text(errors="replace")
+    assert "Authenticated as shipstream via SCRAM-SHA-512" in log
+    for secret in (settings.sasl_password, settings.registry_password):
+        assert secret is not None and secret.get_secret_value() not in log
