@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 # SECURE=1 (make up/down/status/worker/demo): the SASL_SSL stack beside the plain one, its
 # state in .local/secure; clients read the settings it generates (secrets as *_FILE).
 SECURE ?=
-export SECURE
+STACK := SECURE=$(SECURE) bash ops/stack.sh
+WORKERS := SECURE=$(SECURE) bash ops/workers.sh
 SECURE_ENV := .local/secure/client.env
 CLIENT_ENV := $(if $(filter 1,$(SECURE)),set -a && . $(SECURE_ENV) && set +a &&,)
 
@@ -33,20 +34,20 @@ venv: $(STAMP) ## Create .venv with shipstream and its dev tools
 setup: venv ## Install everything: Python deps, Kafka and registry jars, Prometheus, kcat
 	bash ops/setup.sh
 
-up: setup ## Start Kafka, the registry and Prometheus; create topics; register schemas
-	bash ops/stack.sh up
+up: setup ## Start Kafka, the registry and Prometheus; create topics; register schemas (SECURE=1: SASL_SSL stack)
+	$(STACK) up
 	$(CLIENT_ENV) $(BIN)/shipstream bootstrap
 
 down: ## Stop workers and services; leaves no process behind
-	-bash ops/workers.sh down
-	bash ops/stack.sh down
+	-$(WORKERS) down
+	$(STACK) down
 
 status: ## Report services and workers
-	@bash ops/stack.sh status
-	@bash ops/workers.sh status
+	@$(STACK) status
+	@$(WORKERS) status
 
 worker: up ## Start one more worker: make worker ROLE=processing [PORT=6070]
-	$(CLIENT_ENV) bash ops/workers.sh start $(or $(ROLE),all) $(PORT)
+	$(CLIENT_ENV) $(WORKERS) start $(or $(ROLE),all) $(PORT)
 
 lint: venv ## ruff and mypy
 	$(BIN)/ruff check .
@@ -66,7 +67,7 @@ chaos-short: setup ## The short chaos run (3 kills, a scale change, a broker res
 	$(BIN)/pytest tests/integration/test_chaos.py -q -ra
 
 demo: up ## Start the stack and all roles, drive a Black Friday surge, print a summary
-	$(CLIENT_ENV) bash ops/demo.sh
+	$(CLIENT_ENV) SECURE=$(SECURE) bash ops/demo.sh
 
 CHAOS_ARGS ?= --events 100000 --rate 250 --kills 12 --scale-changes 2
 chaos: setup ## Kill, scale and restart the pipeline under load on a second stack; verify (CHAOS_ARGS=...)

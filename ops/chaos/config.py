@@ -47,6 +47,8 @@ class StackPorts:
             "KAFKA_CONTROLLER_PORT": str(self.controller),
             "REGISTRY_PORT": str(self.registry),
             "REGISTRY_MANAGEMENT_PORT": str(self.registry_management),
+            # a plaintext stack whatever the caller's shell says (`make chaos SECURE=1`)
+            "SECURE": "",
         }
 
 
