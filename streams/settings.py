@@ -325,7 +325,12 @@ def _explain(exc: ValidationError) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         if loc:
             value = err.get("input")
-            shown = "***" if loc[0] in _secret_fields() else repr(value)
+            if loc[0] in _secret_fields():
+                shown = "***"
+            elif isinstance(value, str):
+                shown = repr(redact_url(value))  # a URL may carry a password
+            else:
+                shown = repr(value)
             lines.append(f"{env_name(loc[0])}={shown}: {msg}")
         else:
             lines.append(msg)

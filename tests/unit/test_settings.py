@@ -112,3 +112,9 @@ def test_every_variable_is_documented() -> None:
 def test_redact_url() -> None:
     assert redact_url("https://u:pw@h:8444/x") == "https://***@h:8444/x"
     assert redact_url("https://h/x") == "https://h/x"
+
+
+def test_a_password_in_a_bad_url_is_not_echoed() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings(registry_url="https://u:pw-in-url@h/apis/ccompat/v7")
+    assert "pw-in-url" not in str(info.value)
