@@ -222,6 +222,15 @@ def test_the_pipeline_runs_end_to_end_over_sasl_ssl(pipeline: tuple[Settings, Wo
     # the shipment's state, answered by the worker that read it over SASL_SSL
     state = httpx.get(f"{worker.url}/shipments/{sid}", timeout=10)
     assert state.status_code == 200 and sid in state.text
+    # the lag sampler's child process reads the group offsets over SASL_SSL too
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        metrics = httpx.get(worker.url + "/metrics", timeout=10).text
+        if f'shipstream_consumer_lag{{group="{settings.app_id}-all"' in metrics:
+            break
+        time.sleep(2)
+    else:
+        pytest.fail(f"no consumer lag sampled over SASL_SSL:\n{worker.tail()}")
     # and the worker never wrote a password to its log
     log = worker.log_path.read_text(errors="replace")
     assert "Authenticated as shipstream via SCRAM-SHA-512" in log
