@@ -47,6 +47,7 @@ if [[ $SECURE == 1 ]]; then
     # own loopback port and management port, and the TLS + basic-auth front clients use.
     KAFKA_PORT=${KAFKA_PORT:-9192}
     KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9193}
+    KAFKA_MTLS_PORT=${KAFKA_MTLS_PORT:-9194} # TLS with client certificates (mTLS)
     REGISTRY_PORT=${REGISTRY_PORT:-8481}
     REGISTRY_MANAGEMENT_PORT=${REGISTRY_MANAGEMENT_PORT:-9291}
     REGISTRY_FRONT_PORT=${REGISTRY_FRONT_PORT:-8444}

@@ -13,7 +13,7 @@ kafka_render_config() {
     if [[ $SECURE == 1 ]]; then
         (umask 077 && render "$OPS_DIR/kafka/server-secure.properties.template" "$KAFKA_CONFIG" \
             "KAFKA_PORT=$KAFKA_PORT" "KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT" \
-            "KAFKA_DATA_DIR=$KAFKA_DATA" "TLS_DIR=$TLS_DIR" \
+            "KAFKA_MTLS_PORT=$KAFKA_MTLS_PORT" "KAFKA_DATA_DIR=$KAFKA_DATA" "TLS_DIR=$TLS_DIR" \
             "KAFKA_ADMIN_PASSWORD=$(<"$(secret_file kafka-admin)")" \
             "KEYSTORE_PASSWORD=$(<"$(secret_file keystore)")")
         return 0
@@ -60,6 +60,7 @@ kafka_up() {
         find_java "$KAFKA_MIN_JAVA" >/dev/null || die "no Java $KAFKA_MIN_JAVA+ for Kafka: run ops/setup.sh"
         require_port_free kafka "$KAFKA_PORT" KAFKA_PORT
         require_port_free "kafka controller" "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
+        [[ $SECURE == 1 ]] && require_port_free "kafka mTLS listener" "$KAFKA_MTLS_PORT" KAFKA_MTLS_PORT
         secure_setup
         kafka_render_config
         kafka_format_once
@@ -87,7 +88,7 @@ kafka_start_failed() {
     fail_start kafka "$KAFKA_LOG" "no $what within ${KAFKA_START_TIMEOUT}s (still running: 'ops/stack.sh down kafka' stops it)"
 }
 
-kafka_down() { stop_service kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; }
+kafka_down() { stop_service kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" ${KAFKA_MTLS_PORT:+"$KAFKA_MTLS_PORT"}; }
 
 kafka_status() {
     service_status kafka "$KAFKA_PORT" "bootstrap $KAFKA_BOOTSTRAP (controller :$KAFKA_CONTROLLER_PORT)"

@@ -6,6 +6,7 @@
 #   tls/ca.pem, ca.key                 a CA made for this stack (clients trust ca.pem only)
 #   tls/server.pem, server.key         127.0.0.1/localhost certificate for Kafka and the front
 #   tls/server.p12                     the same as a PKCS12 keystore for Kafka
+#   tls/client.pem, client.key         CN=shipstream client certificate (the mTLS listener)
 #   secrets/kafka-<user>.password      SCRAM-SHA-512 users: admin (broker, stack scripts),
 #                                      shipstream (workers, CLI), registry (Apicurio)
 #   secrets/registry-shipstream.password, registry-front/htpasswd  the front's basic auth
@@ -50,6 +51,20 @@ secure_tls() {
     ) >>"$LOG_DIR/secure-setup.log" 2>&1 || die "generating TLS material failed: see ${LOG_DIR#"$REPO_ROOT"/}/secure-setup.log"
 }
 
+secure_client_cert() {
+    [[ -s $TLS_DIR/client.pem ]] && return 0
+    (
+        umask 077
+        cd "$TLS_DIR"
+        openssl req -newkey rsa:3072 -nodes -sha256 -subj "/CN=shipstream" \
+            -keyout client.key -out client.csr
+        printf 'extendedKeyUsage=clientAuth\n' >client.ext
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -days "$CERT_DAYS" -sha256 -extfile client.ext -out client.pem
+        rm -f client.csr client.ext ca.srl
+    ) >>"$LOG_DIR/secure-setup.log" 2>&1 || die "generating the client certificate failed: see ${LOG_DIR#"$REPO_ROOT"/}/secure-setup.log"
+}
+
 secure_htpasswd() {
     local dir="$STATE_DIR/registry-front" hash
     mkdir -p "$dir"
@@ -92,6 +107,8 @@ SHIPSTREAM_REGISTRY_URL=https://$HOST:$REGISTRY_FRONT_PORT/apis/ccompat/v7
 SHIPSTREAM_REGISTRY_USERNAME=shipstream
 SHIPSTREAM_REGISTRY_PASSWORD_FILE=$(secret_file registry-shipstream)
 SHIPSTREAM_REGISTRY_CA_FILE=$TLS_DIR/ca.pem
+# The mTLS listener (not these settings' broker): $HOST:$KAFKA_MTLS_PORT with
+# $TLS_DIR/client.pem and client.key.
 EOF
     mv "$CLIENT_ENV.tmp" "$CLIENT_ENV"
 }
@@ -106,6 +123,7 @@ secure_setup() {
     new_secret keystore
     new_secret registry-shipstream
     secure_tls
+    secure_client_cert
     secure_htpasswd
     secure_client_files
 }

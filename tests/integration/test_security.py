@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from streams.codecs import registry
@@ -88,6 +89,35 @@ def test_a_client_that_does_not_trust_the_ca_is_refused(secure: Settings) -> Non
     # System CAs only: the broker's certificate (from the stack's own CA) must not pass.
     with pytest.raises(ServiceUnavailable, match="certificate verify failed"):
         clients.check_broker(secure.with_(ssl_ca_file=None), timeout=10)
+
+
+def mtls(secure: Settings, with_cert: bool = True) -> Settings:
+    """Settings for the stack's mTLS listener (the next port after the controller's)."""
+    tls = Path(str(secure.ssl_ca_file)).parent
+    host, port = secure.broker.rsplit(":", 1)
+    return Settings(
+        broker=f"{host}:{int(port) + 2}",
+        security_protocol="SSL",
+        ssl_ca_file=secure.ssl_ca_file,
+        ssl_cert_file=tls / "client.pem" if with_cert else None,
+        ssl_key_file=tls / "client.key" if with_cert else None,
+    )
+
+
+def test_a_client_certificate_is_a_login(secure: Settings) -> None:
+    clients.check_broker(mtls(secure), timeout=10)  # librdkafka's cert and key
+    with pytest.raises(ServiceUnavailable):
+        clients.check_broker(mtls(secure, with_cert=False), timeout=10)
+
+
+async def test_aiokafka_presents_the_client_certificate(secure: Settings) -> None:
+    for settings in (mtls(secure), secure):  # mTLS, then SASL_SSL
+        consumer = AIOKafkaConsumer(**clients.aiokafka_config(settings), group_id=None)
+        await consumer.start()
+        try:
+            assert await consumer.topics()
+        finally:
+            await consumer.stop()
 
 
 def test_the_registry_needs_credentials(secure: Settings) -> None:
