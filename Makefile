@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,tools]'
 	touch $@
 
 constraints: venv ## Write constraints.txt from the installed .venv (after a passing `make test`)
@@ -58,7 +58,7 @@ unit: venv ## Unit tests (no network)
 	$(BIN)/pytest tests/unit -q
 
 test: setup lint ## Everything: lint, schema compatibility, unit and integration tests on both stacks
-	$(BIN)/python -m streams.cli.main schemas check --offline
+	$(BIN)/python -m streams.tools.cli.main schemas check --offline
 	SECURE= bash ops/stack.sh up
 	SECURE=1 bash ops/stack.sh up
 	SECURE= $(BIN)/pytest tests -q -ra

@@ -16,10 +16,10 @@ from streams.agents.communication import agent as communication
 from streams.agents.decision import agent as decision
 from streams.agents.ingestion import agent as ingestion
 from streams.agents.processing import agent as processing
-from streams.kafka import changelog_seek, offset_guard
 from streams.kafka.clients import faust_credentials
 from streams.metrics import Metrics
 from streams.monitoring import exporter
+from streams.patches import changelog_seek, offset_guard
 from streams.pipeline import Pipeline
 from streams.settings import Settings, from_env
 
@@ -88,7 +88,7 @@ _default: faust.App | None = None
 
 
 def __getattr__(name: str) -> Any:
-    global _default  # noqa: PLW0603  # the lazily built app faust's CLI asks for
+    global _default  # the lazily built app faust's CLI asks for
     if name == "app":
         if _default is None:
             _default = build_app(from_env())

@@ -16,12 +16,13 @@ from collections.abc import Mapping
 
 import aiohttp
 from faust.types import EventT, StreamT
+from tenacity import before_sleep_log, retry, retry_if_exception_type, wait_fixed
 
 from streams import topics as cat
 from streams.agents.communication.delivery import Deliverer, Endpoint, RetryPolicy
-from streams.agents.communication.inflight import Entry, InOrderAcker
 from streams.errors import DecodeError, Reason, ServiceUnavailable
 from streams.model import ActionResult, ActionStatus, Decision
+from streams.patches.inflight import Entry, InOrderAcker
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 STAGE = "communication"
 MAX_IN_FLIGHT = 512
 HTTP_TIMEOUT_S = 10.0
+REGISTRY_RETRY_S = 2.0
 
 
 class AiohttpTransport:
@@ -62,13 +64,14 @@ def register(p: Pipeline) -> None:
     }
     deliverer = Deliverer(endpoints, AiohttpTransport(), RetryPolicy(attempts=s.delivery_attempts))
 
+    # The registry being down is not the record's fault: wait for it, never dead-letter.
+    @retry(
+        retry=retry_if_exception_type(ServiceUnavailable),
+        wait=wait_fixed(REGISTRY_RETRY_S),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+    )
     async def decode(event: EventT) -> Decision:
-        while True:
-            try:
-                return Decision.from_avro(serde.decode(event.message.value))
-            except ServiceUnavailable as exc:
-                log.warning("%s; retrying", exc)
-                await asyncio.sleep(2)
+        return Decision.from_avro(serde.decode(event.message.value))
 
     async def deliver(event: EventT) -> None:
         try:

@@ -2,8 +2,9 @@
 
 ``Idempotency-Key: <decision_id>`` makes a retry safe; 2xx is delivered, 409 a duplicate
 (already applied), other 4xx permanent, 5xx/timeouts/connection errors are retried with
-exponential backoff and full jitter. Each endpoint has its own concurrency limit and circuit
-breaker so a slow or failing one cannot starve the others.
+exponential backoff and full jitter (``RetryPolicy``: the schedule tenacity waits by). Each
+endpoint has its own concurrency limit and circuit breaker so a slow or failing one cannot
+starve the others.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+
+from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt
 
 from streams.agents.communication.breaker import CircuitBreaker
 from streams.model import ActionResult, ActionStatus, Decision
@@ -33,6 +36,15 @@ class RetryPolicy:
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         return rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+
+
+@dataclass
+class _Attempts:
+    """What the attempts of one delivery saw so far."""
+
+    count: int = 0
+    http_status: int | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -76,35 +88,40 @@ class Deliverer:
         endpoint = self.endpoints[str(decision.action)]
         body = payload(decision)
         headers = {"Idempotency-Key": decision.decision_id, "Content-Type": "application/json"}
-        http_status: int | None = None
-        error: str | None = None
-        for attempt in range(1, self.policy.attempts + 1):
-            if not endpoint.breaker.allow():
-                error = "circuit open"
-            else:
-                async with endpoint.slots:
-                    try:
-                        http_status = await self.transport(endpoint.url, body, headers)
-                        error = None
-                    except (OSError, TimeoutError) as exc:
-                        http_status, error = None, f"{type(exc).__name__}: {exc}"
-                outcome = _classify(http_status)
-                if outcome is not None:
-                    endpoint.breaker.record_success()
-                    return self._result(decision, endpoint, outcome, attempt, http_status, error)
-                endpoint.breaker.record_failure()
-                if http_status is not None:
-                    error = f"HTTP {http_status}"
-            if attempt < self.policy.attempts:
-                await self.sleep(self.policy.delay(attempt, self.rng))
-        return self._result(
-            decision,
-            endpoint,
-            ActionStatus.FAILED_EXHAUSTED,
-            self.policy.attempts,
-            http_status,
-            error,
+        last = _Attempts()
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=lambda state: self.policy.delay(state.attempt_number, self.rng),
+            sleep=self.sleep,
+            retry=retry_if_result(lambda outcome: outcome is None),
+            retry_error_callback=lambda _state: None,  # out of attempts: FAILED_EXHAUSTED
         )
+        outcome: ActionStatus | None = await retrying(self._attempt, endpoint, body, headers, last)
+        status = ActionStatus.FAILED_EXHAUSTED if outcome is None else outcome
+        return self._result(decision, endpoint, status, last.count, last.http_status, last.error)
+
+    async def _attempt(
+        self, endpoint: Endpoint, body: bytes, headers: Mapping[str, str], last: _Attempts
+    ) -> ActionStatus | None:
+        """One try: its final status, or None to try again (``last`` keeps what it saw)."""
+        last.count += 1
+        if not endpoint.breaker.allow():
+            last.error = "circuit open"
+            return None
+        async with endpoint.slots:
+            try:
+                last.http_status = await self.transport(endpoint.url, body, headers)
+                last.error = None
+            except (OSError, TimeoutError) as exc:
+                last.http_status, last.error = None, f"{type(exc).__name__}: {exc}"
+        outcome = _classify(last.http_status)
+        if outcome is not None:
+            endpoint.breaker.record_success()
+            return outcome
+        endpoint.breaker.record_failure()
+        if last.http_status is not None:
+            last.error = f"HTTP {last.http_status}"
+        return None
 
     def _result(
         self,
