@@ -6,36 +6,48 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# SECURE=1 (make up/down/status/worker/demo): the SASL_SSL stack beside the plain one, its
+# state in .local/secure; clients read the settings it generates (secrets as *_FILE).
+SECURE ?=
+STACK := SECURE=$(SECURE) bash ops/stack.sh
+WORKERS := SECURE=$(SECURE) bash ops/workers.sh
+SECURE_ENV := .local/secure/client.env
+CLIENT_ENV := $(if $(filter 1,$(SECURE)),set -a && . $(SECURE_ENV) && set +a &&,)
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the version the tests last ran with; refresh it with
+# `make constraints` after changing pyproject.toml's ranges (and run the tests again).
+$(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,tools]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,tools]'
 	touch $@
+
+constraints: venv ## Write constraints.txt from the installed .venv (after a passing `make test`)
+	$(BIN)/pip freeze --exclude-editable | grep -v '^shipstream' >constraints.txt
 
 venv: $(STAMP) ## Create .venv with shipstream and its dev tools
 
 setup: venv ## Install everything: Python deps, Kafka and registry jars, Prometheus, kcat
 	bash ops/setup.sh
 
-up: setup ## Start Kafka, the registry and Prometheus; create topics; register schemas
-	bash ops/stack.sh up
-	$(BIN)/shipstream bootstrap
+up: setup ## Start Kafka, the registry and Prometheus; create topics; register schemas (SECURE=1: SASL_SSL stack)
+	$(STACK) up
+	$(CLIENT_ENV) $(BIN)/shipstream bootstrap
 
 down: ## Stop workers and services; leaves no process behind
-	-bash ops/workers.sh down
-	bash ops/stack.sh down
+	-$(WORKERS) down
+	$(STACK) down
 
 status: ## Report services and workers
-	@bash ops/stack.sh status
-	@bash ops/workers.sh status
+	@$(STACK) status
+	@$(WORKERS) status
 
 worker: up ## Start one more worker: make worker ROLE=processing [PORT=6070]
-	bash ops/workers.sh start $(or $(ROLE),all) $(PORT)
+	$(CLIENT_ENV) $(WORKERS) start $(or $(ROLE),all) $(PORT)
 
 lint: venv ## ruff and mypy
 	$(BIN)/ruff check .
@@ -45,16 +57,17 @@ lint: venv ## ruff and mypy
 unit: venv ## Unit tests (no network)
 	$(BIN)/pytest tests/unit -q
 
-test: setup lint ## Everything: lint, schema compatibility, unit and integration tests on the real stack
+test: setup lint ## Everything: lint, schema compatibility, unit and integration tests on both stacks
 	$(BIN)/python -m streams.tools.cli.main schemas check --offline
-	bash ops/stack.sh up
-	$(BIN)/pytest tests -q -ra
+	SECURE= bash ops/stack.sh up
+	SECURE=1 bash ops/stack.sh up
+	SECURE= $(BIN)/pytest tests -q -ra
 
 chaos-short: setup ## The short chaos run (3 kills, a scale change, a broker restart) as a test
 	$(BIN)/pytest tests/integration/test_chaos.py -q -ra
 
 demo: up ## Start the stack and all roles, drive a Black Friday surge, print a summary
-	bash ops/demo.sh
+	$(CLIENT_ENV) SECURE=$(SECURE) bash ops/demo.sh
 
 CHAOS_ARGS ?= --events 100000 --rate 250 --kills 12 --scale-changes 2
 chaos: setup ## Kill, scale and restart the pipeline under load on a second stack; verify (CHAOS_ARGS=...)
@@ -67,4 +80,4 @@ bench: setup ## Failover (standbys 0 vs 1), join rebalance, changelog restore (B
 bench-throughput: setup ## shipstream vs a raw loop and Quix Streams on 200k preloaded events (BENCH_ARGS=...)
 	$(PY) -m ops.bench.throughput $(BENCH_ARGS)
 
-.PHONY: help venv setup up down status worker lint unit test demo chaos chaos-short bench bench-throughput
+.PHONY: help venv constraints setup up down status worker lint unit test demo chaos chaos-short bench bench-throughput

@@ -4,14 +4,25 @@
 # from the topics. Leaves everything running and prints the URLs.
 #
 # Knobs: DEMO_RATE (base events/s, default 100), DEMO_FACTOR (peak = rate x factor, 10),
-# DEMO_RAMP and DEMO_HOLD (seconds, 20 and 20).
+# DEMO_RAMP and DEMO_HOLD (seconds, 20 and 20), DEMO_PORT (first worker port, 6066).
+# With SECURE=1 (make demo SECURE=1) it runs on the secure stack, the clients' settings
+# exported from .local/secure/client.env by the Makefile.
 set -euo pipefail
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 cd "$REPO_ROOT"
 BIN=.venv/bin
 RATE=${DEMO_RATE:-100} FACTOR=${DEMO_FACTOR:-10} RAMP=${DEMO_RAMP:-20} HOLD=${DEMO_HOLD:-20}
-declare -A PORTS=([ingestion]=6066 [processing]=6067 [decision]=6068 [communication]=6069)
+BASE=${DEMO_PORT:-6066}
+declare -A PORTS=([ingestion]=$BASE [processing]=$((BASE + 1)) [decision]=$((BASE + 2)) [communication]=$((BASE + 3)))
+KAFKA_SHOWN="$HOST:$KAFKA_PORT   (kcat -L -b $HOST:$KAFKA_PORT)"
+REGISTRY_SHOWN="http://$HOST:$REGISTRY_PORT/apis/ccompat/v7/subjects"
+DOWN="make down"
+if [[ $SECURE == 1 ]]; then
+    KAFKA_SHOWN="$HOST:$KAFKA_PORT   (SASL_SSL, SCRAM-SHA-512; settings in $STATE_DIR/client.env)"
+    REGISTRY_SHOWN="https://$HOST:$REGISTRY_FRONT_PORT/apis/ccompat/v7/subjects   (basic auth)"
+    DOWN="make down SECURE=1"
+fi
 
 # Webhooks in and out are signed (README, Webhooks in and out): keys generated once per
 # machine under .local/demo (git-ignored), kept so that a stack left running still matches.
@@ -72,9 +83,9 @@ The stack is still running:
   a shipment   http://$HOST:${PORTS[processing]}/shipments/DEMO-$since
   metrics      http://$HOST:${PORTS[decision]}/metrics
   Prometheus   http://$HOST:$PROMETHEUS_PORT  (alerts: /alerts)
-  registry     http://$HOST:$REGISTRY_PORT/apis/ccompat/v7/subjects
-  Kafka        $HOST:$KAFKA_PORT   (kcat -L -b $HOST:$KAFKA_PORT)
-  endpoint     http://$HOST:8700/received
+  registry     $REGISTRY_SHOWN
+  Kafka        $KAFKA_SHOWN
+  endpoint     http://$HOST:${ENDPOINT_PORT:-8700}/received
   summary      $LOCAL_DIR/demo/summary.json
-Stop everything with: make down
+Stop everything with: $DOWN
 TXT

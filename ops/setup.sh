@@ -2,7 +2,7 @@
 # ops/setup.sh — install everything the local services need; safe to run again (each step
 # is skipped when already done). Needs root for apt, and Maven Central for the jars.
 #
-#   Debian packages : prometheus (+ promtool), kcat  — bookworm: prometheus 2.42.0+ds-5+deb12u1,
+#   Debian packages : prometheus (+ promtool), kcat, nginx-light — bookworm: prometheus 2.42.0+ds-5+deb12u1,
 #                     kcat 1.7.1-2 (the versions installed are printed at the end)
 #   Kafka           : org.apache.kafka:kafka_2.13 + kafka-tools, version in ops/kafka/pom.xml,
 #                     jars into .local/kafka/libs
@@ -14,7 +14,8 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-DEB_PACKAGES=(prometheus kcat)
+# nginx-light: the TLS + basic-auth front of the registry in the secure stack (SECURE=1).
+DEB_PACKAGES=(prometheus kcat nginx-light)
 SETUP_LOG="$LOG_DIR/setup.log"
 
 # quietly CMD...: run CMD with its output appended to SETUP_LOG, shown only if it fails.

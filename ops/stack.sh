@@ -13,10 +13,16 @@
 # REGISTRY_DEFAULT_COMPATIBILITY (BACKWARD) is the registry's global compatibility until set.
 # State lives under .local/: kafka/data, prometheus/data, logs/*.log, run/*.pid.
 # The registry stores its schemas in Kafka, so `up registry` starts Kafka too.
+# SECURE=1: the SASL_SSL stack beside the plain one (ops/lib/secure.sh): state in .local/secure,
+# Kafka SASL_SSL on 9192 (controller 9193), the registry's TLS + basic-auth front on 8444
+# (Apicurio itself on 8481, management 9291), Prometheus on 9290; clients read
+# .local/secure/client.env.
 set -euo pipefail
 OPS_LIB="$(dirname "${BASH_SOURCE[0]}")/lib"
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "$OPS_LIB/common.sh"
+# shellcheck source=SCRIPTDIR/lib/secure.sh
+source "$OPS_LIB/secure.sh"
 # shellcheck source=SCRIPTDIR/lib/kafka.sh
 source "$OPS_LIB/kafka.sh"
 # shellcheck source=SCRIPTDIR/lib/registry.sh

@@ -18,6 +18,7 @@ from streams.agents.communication import agent as communication
 from streams.agents.decision import agent as decision
 from streams.agents.ingestion import agent as ingestion
 from streams.agents.processing import agent as processing
+from streams.kafka.clients import faust_credentials
 from streams.metrics import Metrics
 from streams.monitoring import exporter
 from streams.patches import changelog_seek, offset_guard
@@ -81,6 +82,9 @@ def faust_config(settings: Settings) -> dict[str, Any]:
     }
     if settings.instance_id:
         config["consumer_group_instance_id"] = settings.instance_id
+    credentials = faust_credentials(settings)
+    if credentials is not None:
+        config["broker_credentials"] = credentials
     return config
 
 

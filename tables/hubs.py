@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams import topics as cat
+from streams.kafka.clients import aiokafka_config
 from streams.model import Hub
 
 if TYPE_CHECKING:
@@ -40,12 +41,12 @@ class HubNetwork(Mapping[str, Hub]):
 
     def __init__(
         self,
-        broker: str,
+        client: Mapping[str, Any],
         topic: str,
         partitions: int,
         decode: Callable[[bytes], Mapping[str, Any]],
     ) -> None:
-        self.broker = broker
+        self.client = client  # aiokafka connection and security (streams.kafka.clients)
         self.topic = topic
         self.partitions = partitions
         self.decode = decode
@@ -101,9 +102,7 @@ class HubNetwork(Mapping[str, Hub]):
 
     async def _follow(self) -> None:
         tps = [TopicPartition(self.topic, p) for p in range(self.partitions)]
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.broker, enable_auto_commit=False, group_id=None
-        )
+        consumer = AIOKafkaConsumer(**self.client, enable_auto_commit=False, group_id=None)
         await consumer.start()
         try:
             consumer.assign(tps)
@@ -139,7 +138,7 @@ def network(pipeline: Pipeline) -> HubNetwork:
     if pipeline.hub_network is None:
         spec = cat.HUBS
         net = HubNetwork(
-            pipeline.settings.broker,
+            aiokafka_config(pipeline.settings),
             pipeline.settings.topic(spec.name),
             cat.partitions_of(spec, pipeline.settings),
             pipeline.serde(spec).decode,

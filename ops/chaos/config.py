@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from streams.reference.hubs import load_hubs
-from streams.settings import GUARANTEES
+from streams.settings import GUARANTEES, from_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = REPO_ROOT / ".local" / "chaos"
@@ -48,6 +47,8 @@ class StackPorts:
             "KAFKA_CONTROLLER_PORT": str(self.controller),
             "REGISTRY_PORT": str(self.registry),
             "REGISTRY_MANAGEMENT_PORT": str(self.registry_management),
+            # a plaintext stack whatever the caller's shell says (`make chaos SECURE=1`)
+            "SECURE": "",
         }
 
 
@@ -162,7 +163,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ChaosConfig:
     p.add_argument("--no-broker-restart", action="store_true")
     p.add_argument(
         "--guarantee",
-        default=os.environ.get("SHIPSTREAM_PROCESSING_GUARANTEE", d.guarantee),
+        default=from_env().processing_guarantee,
         choices=GUARANTEES,
         help="the workers' SHIPSTREAM_PROCESSING_GUARANTEE (default: from the environment)",
     )

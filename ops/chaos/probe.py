@@ -17,9 +17,11 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from streams.kafka.clients import librdkafka_config
 from streams.monitoring.lag import LagSampleError, LagSampler, PartitionLag
 from streams.settings import Settings
 
@@ -84,11 +86,13 @@ class RecoveryTracker:
 _child_samplers: dict[tuple[str, tuple[str, ...]], LagSampler] = {}
 
 
-def _sample_in_child(broker: str, groups: tuple[str, ...], fresh: bool) -> list[PartitionLag]:
+def _sample_in_child(
+    client: dict[str, Any], groups: tuple[str, ...], fresh: bool
+) -> list[PartitionLag]:
     """Runs in the sampling process; keeps one admin client per (broker, groups) there."""
-    key = (broker, groups)
+    key = (str(client["bootstrap.servers"]), groups)
     if fresh or key not in _child_samplers:
-        _child_samplers[key] = LagSampler(broker, groups=list(groups), timeout=5.0)
+        _child_samplers[key] = LagSampler(client, groups=list(groups), timeout=5.0)
     return _child_samplers[key].sample()
 
 
@@ -105,7 +109,7 @@ class GroupWatch:
 
     def __init__(self, settings: Settings, groups: list[str]) -> None:
         self.groups = tuple(groups)
-        self.broker = settings.broker
+        self.client = librdkafka_config(settings)
         self.failures = 0
         self.child_deaths = 0
         self._fresh = True
@@ -121,7 +125,7 @@ class GroupWatch:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         fresh, self._fresh = self._fresh, False
         try:
-            return self._pool.submit(_sample_in_child, self.broker, self.groups, fresh).result(60)
+            return self._pool.submit(_sample_in_child, self.client, self.groups, fresh).result(60)
         except BrokenProcessPool:
             self.child_deaths += 1
             log.warning("the lag sampling process died (%d so far); starting another",
@@ -189,7 +193,7 @@ def visible_records(settings: Settings, positions: Mapping[TP, int], timeout: fl
         return 0
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.broker,
+            **librdkafka_config(settings),
             "group.id": "shipstream-chaos-probe",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",

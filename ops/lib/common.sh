@@ -9,7 +9,14 @@ LOCAL_DIR="$REPO_ROOT/.local"   # git-ignored: downloads, data, logs, pid files
 # Where a stack keeps its data, logs and pid files. A second stack (the chaos harness, a
 # benchmark) sets SHIPSTREAM_STATE_DIR to a folder under .local/ and its own ports, and
 # shares the downloads.
-STATE_DIR=${SHIPSTREAM_STATE_DIR:-$LOCAL_DIR}
+# SECURE=1 is the SASL_SSL stack (ops/lib/secure.sh): its own state under .local/secure and
+# its own ports, so it runs beside the plain one.
+SECURE=${SECURE:-0}
+if [[ $SECURE == 1 ]]; then
+    STATE_DIR=${SHIPSTREAM_STATE_DIR:-$LOCAL_DIR/secure}
+else
+    STATE_DIR=${SHIPSTREAM_STATE_DIR:-$LOCAL_DIR}
+fi
 LOG_DIR="$STATE_DIR/logs"
 RUN_DIR="$STATE_DIR/run"
 
@@ -35,12 +42,24 @@ PROM_HOME="$STATE_DIR/prometheus"
 PROM_BIN=${PROMETHEUS_BIN:-/usr/bin/prometheus}
 
 # --- ports (loopback only) ---------------------------------------------------------------
-KAFKA_PORT=${KAFKA_PORT:-9092}
-KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
-REGISTRY_PORT=${REGISTRY_PORT:-8081}
-# Quarkus serves health and metrics on a separate management port.
-REGISTRY_MANAGEMENT_PORT=${REGISTRY_MANAGEMENT_PORT:-9000}
-PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
+if [[ $SECURE == 1 ]]; then
+    # Kafka's SASL_SSL listener, its controller (TLS with client certificates), Apicurio's
+    # own loopback port and management port, and the TLS + basic-auth front clients use.
+    KAFKA_PORT=${KAFKA_PORT:-9192}
+    KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9193}
+    KAFKA_MTLS_PORT=${KAFKA_MTLS_PORT:-9194} # TLS with client certificates (mTLS)
+    REGISTRY_PORT=${REGISTRY_PORT:-8481}
+    REGISTRY_MANAGEMENT_PORT=${REGISTRY_MANAGEMENT_PORT:-9291}
+    REGISTRY_FRONT_PORT=${REGISTRY_FRONT_PORT:-8444}
+    PROMETHEUS_PORT=${PROMETHEUS_PORT:-9290}
+else
+    KAFKA_PORT=${KAFKA_PORT:-9092}
+    KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+    REGISTRY_PORT=${REGISTRY_PORT:-8081}
+    # Quarkus serves health and metrics on a separate management port.
+    REGISTRY_MANAGEMENT_PORT=${REGISTRY_MANAGEMENT_PORT:-9000}
+    PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
+fi
 HOST=127.0.0.1
 
 # --- messages -------------------------------------------------------------------------------

@@ -10,6 +10,14 @@ KAFKA_BOOTSTRAP="$HOST:$KAFKA_PORT"
 
 kafka_render_config() {
     mkdir -p "$KAFKA_STATE" "$KAFKA_DATA"
+    if [[ $SECURE == 1 ]]; then
+        (umask 077 && render "$OPS_DIR/kafka/server-secure.properties.template" "$KAFKA_CONFIG" \
+            "KAFKA_PORT=$KAFKA_PORT" "KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT" \
+            "KAFKA_MTLS_PORT=$KAFKA_MTLS_PORT" "KAFKA_DATA_DIR=$KAFKA_DATA" "TLS_DIR=$TLS_DIR" \
+            "KAFKA_ADMIN_PASSWORD=$(<"$(secret_file kafka-admin)")" \
+            "KEYSTORE_PASSWORD=$(<"$(secret_file keystore)")")
+        return 0
+    fi
     render "$OPS_DIR/kafka/server.properties.template" "$KAFKA_CONFIG" \
         "KAFKA_PORT=$KAFKA_PORT" "KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT" \
         "KAFKA_DATA_DIR=$KAFKA_DATA"
@@ -26,12 +34,17 @@ kafka_format_once() {
     fi
     id=$(<"$id_file")
     info "kafka: formatting storage in ${KAFKA_DATA#"$REPO_ROOT"/} (cluster id $id)"
-    "$KAFKA_BIN/kafka-storage" format --cluster-id "$id" --config "$KAFKA_CONFIG" >>"$KAFKA_LOG" 2>&1 ||
+    local -a scram=()
+    # The secure stack's SCRAM users exist from the first start (KRaft keeps them in metadata).
+    [[ $SECURE == 1 ]] && mapfile -t scram < <(scram_format_args)
+    "$KAFKA_BIN/kafka-storage" format --cluster-id "$id" --config "$KAFKA_CONFIG" "${scram[@]}" >>"$KAFKA_LOG" 2>&1 ||
         fail_start kafka "$KAFKA_LOG" "formatting the storage failed"
 }
 
 kafka_answers() {
-    timeout 60 "$KAFKA_BIN/kafka-topics" --bootstrap-server "$KAFKA_BOOTSTRAP" --list
+    local -a auth=()
+    [[ $SECURE == 1 ]] && auth=(--command-config "$KAFKA_ADMIN_PROPERTIES")
+    timeout 60 "$KAFKA_BIN/kafka-topics" --bootstrap-server "$KAFKA_BOOTSTRAP" "${auth[@]}" --list
 }
 
 kafka_up() {
@@ -47,6 +60,8 @@ kafka_up() {
         find_java "$KAFKA_MIN_JAVA" >/dev/null || die "no Java $KAFKA_MIN_JAVA+ for Kafka: run ops/setup.sh"
         require_port_free kafka "$KAFKA_PORT" KAFKA_PORT
         require_port_free "kafka controller" "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
+        [[ $SECURE == 1 ]] && require_port_free "kafka mTLS listener" "$KAFKA_MTLS_PORT" KAFKA_MTLS_PORT
+        secure_setup
         kafka_render_config
         kafka_format_once
         info "kafka: starting $(<"$KAFKA_LIBS/.version") on $KAFKA_BOOTSTRAP (log: ${KAFKA_LOG#"$REPO_ROOT"/})"
@@ -73,7 +88,7 @@ kafka_start_failed() {
     fail_start kafka "$KAFKA_LOG" "no $what within ${KAFKA_START_TIMEOUT}s (still running: 'ops/stack.sh down kafka' stops it)"
 }
 
-kafka_down() { stop_service kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; }
+kafka_down() { stop_service kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" ${KAFKA_MTLS_PORT:+"$KAFKA_MTLS_PORT"}; }
 
 kafka_status() {
     service_status kafka "$KAFKA_PORT" "bootstrap $KAFKA_BOOTSTRAP (controller :$KAFKA_CONTROLLER_PORT)"

@@ -15,6 +15,47 @@ registry_render_config() {
         "REGISTRY_PORT=$REGISTRY_PORT" "REGISTRY_MANAGEMENT_PORT=$REGISTRY_MANAGEMENT_PORT" \
         "KAFKA_PORT=$KAFKA_PORT" "REGISTRY_HOME=$REGISTRY_STATE" \
         "REGISTRY_DEFAULT_COMPATIBILITY=${REGISTRY_DEFAULT_COMPATIBILITY:-BACKWARD}"
+    if [[ $SECURE == 1 ]]; then
+        local fragment="$REGISTRY_STATE/kafkasql-secure.properties"
+        (umask 077 && render "$OPS_DIR/registry/kafkasql-secure.properties.template" "$fragment" \
+            "REGISTRY_JAAS=$(scram_jaas registry)" "TLS_DIR=$TLS_DIR")
+        cat "$fragment" >>"$REGISTRY_CONFIG"
+        rm -f "$fragment"
+        chmod 600 "$REGISTRY_CONFIG"
+    fi
+}
+
+# --- the TLS + basic-auth front of the secure stack (nginx) ---------------------------------
+FRONT_DIR="$STATE_DIR/registry-front"
+FRONT_LOG="$LOG_DIR/registry-front.log"
+FRONT_URL="https://$HOST:${REGISTRY_FRONT_PORT:-8444}/apis/ccompat/v7"
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+
+front_answers() {
+    curl -fsS -o /dev/null --max-time 5 --cacert "$TLS_DIR/ca.pem" \
+        -u "shipstream:$(<"$(secret_file registry-shipstream)")" "$FRONT_URL/subjects"
+}
+
+front_up() {
+    local pid rc=0
+    if pid=$(service_pid registry-front) && front_answers; then
+        info "registry front: already up (pid $pid) at $FRONT_URL"
+        return 0
+    fi
+    [[ -x $NGINX_BIN ]] || die "nginx is missing for the registry's TLS front: run ops/setup.sh (installs nginx-light)"
+    require_port_free "registry front" "$REGISTRY_FRONT_PORT" REGISTRY_FRONT_PORT
+    mkdir -p "$FRONT_DIR"/tmp/{body,proxy,fastcgi,uwsgi,scgi}
+    render "$OPS_DIR/registry/nginx-front.conf.template" "$FRONT_DIR/nginx.conf" \
+        "NGINX_USER=$(id -un)" "FRONT_DIR=$FRONT_DIR" "LOG_DIR=$LOG_DIR" "TLS_DIR=$TLS_DIR" \
+        "REGISTRY_FRONT_PORT=$REGISTRY_FRONT_PORT" "REGISTRY_PORT=$REGISTRY_PORT"
+    "$NGINX_BIN" -t -q -p "$FRONT_DIR" -c "$FRONT_DIR/nginx.conf" -e "$FRONT_LOG" ||
+        die "nginx rejects $FRONT_DIR/nginx.conf: see above"
+    start_daemon registry-front "$FRONT_LOG" "$NGINX_BIN" -p "$FRONT_DIR" -c "$FRONT_DIR/nginx.conf" \
+        -e "$FRONT_LOG" -g "daemon off;"
+    pid=$(<"$(pid_file registry-front)")
+    wait_until registry-front "$pid" 20 front_answers || rc=$?
+    ((rc == 0)) || fail_start "registry front" "$FRONT_LOG" "no authenticated answer at $FRONT_URL"
+    info "registry front: up (pid $pid) at $FRONT_URL (TLS, basic auth)"
 }
 
 # Ready = the health check passes (storage replayed the journal) and the Confluent API answers.
@@ -28,6 +69,7 @@ registry_up() {
     if pid=$(service_pid registry); then
         if registry_answers; then
             info "registry: already up (pid $pid) at $REGISTRY_CCOMPAT_URL"
+            [[ $SECURE == 1 ]] && front_up
             return 0
         fi
         info "registry: process $pid is running but not ready yet; waiting"
@@ -58,10 +100,20 @@ registry_up() {
         fail_start registry "$REGISTRY_LOG" "$REGISTRY_HEALTH_URL and $REGISTRY_CCOMPAT_URL/subjects did not answer within ${REGISTRY_START_TIMEOUT}s (still running: 'ops/stack.sh down registry' stops it)"
     fi
     info "registry: up (pid $pid) at $REGISTRY_CCOMPAT_URL in $((SECONDS - start))s"
+    [[ $SECURE == 1 ]] && front_up
+    return 0
 }
 
-registry_down() { stop_service registry "$REGISTRY_PORT" "$REGISTRY_MANAGEMENT_PORT"; }
+registry_down() {
+    [[ $SECURE == 1 ]] && stop_service registry-front "$REGISTRY_FRONT_PORT"
+    stop_service registry "$REGISTRY_PORT" "$REGISTRY_MANAGEMENT_PORT"
+}
 
 registry_status() {
-    service_status registry "$REGISTRY_PORT" "$REGISTRY_CCOMPAT_URL (health :$REGISTRY_MANAGEMENT_PORT/health/ready)"
+    local rc=0
+    service_status registry "$REGISTRY_PORT" "$REGISTRY_CCOMPAT_URL (health :$REGISTRY_MANAGEMENT_PORT/health/ready)" || rc=$?
+    if [[ $SECURE == 1 ]]; then
+        service_status registry-front "$REGISTRY_FRONT_PORT" "$FRONT_URL (TLS, basic auth)" || rc=$?
+    fi
+    return "$rc"
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,45 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from streams.errors import RegistryError, RegistryUnavailable
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError, env_name
 from streams.topics import AVRO_TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)
 
 
+def client_config(settings: Settings) -> dict[str, Any]:
+    """confluent-kafka's registry client config: URL, timeout, basic auth and CA."""
+    config: dict[str, Any] = {"url": settings.registry_url, "timeout": 10}
+    if settings.registry_username and settings.registry_password is not None:
+        password = settings.registry_password.get_secret_value()
+        config["basic.auth.user.info"] = f"{settings.registry_username}:{password}"
+    if settings.registry_ca_file is not None:
+        config["ssl.ca.location"] = _ca_file(settings)
+    return config
+
+
+def httpx_options(settings: Settings) -> dict[str, Any]:
+    """``auth`` and ``verify`` for a plain httpx request to the registry (same as the client)."""
+    options: dict[str, Any] = {}
+    if settings.registry_username and settings.registry_password is not None:
+        password = settings.registry_password.get_secret_value()
+        options["auth"] = httpx.BasicAuth(settings.registry_username, password)
+    if settings.registry_ca_file is not None:
+        options["verify"] = ssl.create_default_context(cafile=_ca_file(settings))
+    return options
+
+
+def _ca_file(settings: Settings) -> str:
+    path = settings.registry_ca_file
+    if path is None or not path.is_file():
+        msg = f"{env_name('registry_ca_file')}={str(path)!r} is not a readable file: fix the path"
+        raise SettingsError(msg)
+    return str(path)
+
+
 def client(settings: Settings) -> SchemaRegistryClient:
     """A registry client for these settings."""
-    return SchemaRegistryClient({"url": settings.registry_url, "timeout": 10})
+    return SchemaRegistryClient(client_config(settings))
 
 
 def load_schema(path: Path) -> str:

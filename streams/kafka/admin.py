@@ -1,31 +1,23 @@
-"""Creating the catalogue's topics on the broker, idempotently."""
+"""Creating the catalogue's topics on the broker, idempotently.
+
+``admin`` and ``check_broker`` are :mod:`streams.kafka.clients`' (re-exported for callers).
+"""
 
 from __future__ import annotations
 
 import logging
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
-from streams.errors import ServiceUnavailable
+from streams.kafka.clients import admin_client as admin
+from streams.kafka.clients import check_broker
 from streams.settings import Settings
 from streams.topics import CATALOGUE, TopicSpec, changelog_names, partitions_of, topic_config
 
+__all__ = ["admin", "check_broker", "delete_topics", "ensure_topics"]
+
 log = logging.getLogger(__name__)
-
-
-def admin(settings: Settings) -> AdminClient:
-    """An admin client that fails fast when the broker is down."""
-    return AdminClient({"bootstrap.servers": settings.broker, "socket.timeout.ms": 10000})
-
-
-def check_broker(settings: Settings, timeout: float = 10.0) -> None:
-    """Raise ServiceUnavailable with advice when the broker does not answer."""
-    try:
-        admin(settings).list_topics(timeout=timeout)
-    except KafkaException as exc:
-        msg = f"cannot reach Kafka at {settings.broker} ({exc}); start it with `make up`"
-        raise ServiceUnavailable(msg) from exc
 
 
 def ensure_topics(

@@ -6,13 +6,14 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from streams.kafka.clients import librdkafka_config
 from streams.settings import Settings
 
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Idempotent producer config with murmur2 partitioning (SPEC: same key, same partition)."""
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.broker,
+        **librdkafka_config(settings),
         "partitioner": "murmur2_random",
         "enable.idempotence": True,
         "acks": "all",

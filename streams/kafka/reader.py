@@ -20,6 +20,7 @@ from confluent_kafka import (
 )
 
 from streams.errors import ServiceUnavailable
+from streams.kafka.clients import librdkafka_config
 from streams.settings import Settings
 
 
@@ -64,7 +65,7 @@ def _headers(msg: Message) -> dict[str, bytes]:
 def consumer(settings: Settings, **overrides: object) -> Consumer:
     """A group-less consumer (the group id is random and never committed)."""
     config: dict[str, object] = {
-        "bootstrap.servers": settings.broker,
+        **librdkafka_config(settings),
         "group.id": f"shipstream-reader-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "isolation.level": "read_committed",

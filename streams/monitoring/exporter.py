@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
+from streams.kafka.clients import librdkafka_config
 from streams.monitoring.lag import LagGaugeWriter, LagSampleError, LagSampler, PartitionLag
 
 if TYPE_CHECKING:
@@ -39,11 +40,11 @@ scrape cadence mattering for alerts that look at minutes."""
 _child_sampler: LagSampler | None = None
 
 
-def _sample_in_child(bootstrap: str, group_prefix: str) -> list[PartitionLag]:
+def _sample_in_child(client: dict[str, Any], group_prefix: str) -> list[PartitionLag]:
     """Runs in the sampler's process; its admin client lives as long as that process."""
     global _child_sampler  # one client per child process, reused
     if _child_sampler is None:
-        _child_sampler = LagSampler(bootstrap, group_prefix=group_prefix)
+        _child_sampler = LagSampler(client, group_prefix=group_prefix)
     return _child_sampler.sample()
 
 
@@ -73,8 +74,8 @@ class IsolatedSampler:
     restart. Here only the child dies; the next tick starts another.
     """
 
-    def __init__(self, bootstrap: str, group_prefix: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, client: dict[str, Any], group_prefix: str) -> None:
+        self.client = client  # librdkafka config (servers, security): plain values, picklable
         self.group_prefix = group_prefix
         self._pool: ProcessPoolExecutor | None = None
 
@@ -87,7 +88,7 @@ class IsolatedSampler:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                self._pool, _sample_in_child, self.bootstrap, self.group_prefix
+                self._pool, _sample_in_child, self.client, self.group_prefix
             )
         except BrokenProcessPool as exc:
             self._pool = None
@@ -111,7 +112,7 @@ def register(
     # Every group of this deployment, not just the worker's own: when the last worker of a role
     # is down, Prometheus drops its series, and only the other roles' workers can still report
     # that role's growing lag (the alert rules take max per group/topic/partition).
-    sampler = sampler or IsolatedSampler(settings.broker, f"{settings.app_id}-")
+    sampler = sampler or IsolatedSampler(librdkafka_config(settings), f"{settings.app_id}-")
     writer = LagGaugeWriter(pipeline.metrics.consumer_lag)
     app: Any = pipeline.app
 

@@ -116,7 +116,7 @@ class LagSampler:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        bootstrap_servers: str | Mapping[str, Any],
         groups: Sequence[str] | None = None,
         group_prefix: str | None = None,
         timeout: float = 10.0,
@@ -129,10 +129,14 @@ class LagSampler:
         self.groups = tuple(groups) if groups is not None else None
         self.group_prefix = group_prefix
         self.timeout = timeout
-        config: dict[str, ConfigValue] = {
-            "bootstrap.servers": bootstrap_servers,
-            "socket.timeout.ms": int(timeout * 1000),
-        }
+        # A mapping is a whole client config (streams.kafka.clients.librdkafka_config: servers
+        # and security); a string, just the servers of a plaintext broker.
+        config: dict[str, Any] = (
+            {"bootstrap.servers": bootstrap_servers}
+            if isinstance(bootstrap_servers, str)
+            else dict(bootstrap_servers)
+        )
+        config["socket.timeout.ms"] = int(timeout * 1000)
         config.update(client_config or {})
         self._admin = admin if admin is not None else AdminClient(config)
 

@@ -1,4 +1,8 @@
-"""The tools' Kafka and registry clients: quiet on the terminal, and checked before use."""
+"""The tools' Kafka and registry clients: quiet on the terminal, and checked before use.
+
+Connection and security come from :mod:`streams.kafka.clients` (and the registry's auth from
+:mod:`streams.codecs.registry`), as for the workers.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,11 @@ import logging
 from typing import Any
 
 import httpx
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from streams.codecs import registry
 from streams.errors import ServiceUnavailable
+from streams.kafka import clients
 from streams.settings import Settings
 
 TIMEOUT = 10.0
@@ -19,7 +24,9 @@ CHECK_TIMEOUT = 5.0
 def check_registry(settings: Settings) -> None:
     """Raise ServiceUnavailable, naming the URL, when the registry does not answer."""
     try:
-        httpx.get(settings.registry_url + "/subjects", timeout=5)
+        httpx.get(
+            settings.registry_url + "/subjects", timeout=5, **registry.httpx_options(settings)
+        )
     except httpx.TransportError as exc:
         msg = (
             f"cannot reach the schema registry at {settings.registry_url} ({exc}); "
@@ -42,20 +49,14 @@ def client_logger() -> logging.Logger:
 
 def client_config(settings: Settings) -> dict[str, Any]:
     """Config every CLI client shares (pass to consumers, producers, the lag sampler)."""
-    return {"bootstrap.servers": settings.broker, "logger": client_logger()}
+    return clients.librdkafka_config(settings, logger=client_logger())
 
 
 def admin_client(settings: Settings) -> AdminClient:
-    """An admin client that fails fast and keeps librdkafka's log off the terminal."""
-    return AdminClient({**client_config(settings), "socket.timeout.ms": int(TIMEOUT * 1000)})
+    """The one admin-client factory (streams.kafka.clients), librdkafka's log off the terminal."""
+    return clients.admin_client(settings, TIMEOUT, logger=client_logger())
 
 
 def check_broker(settings: Settings) -> AdminClient:
-    """The admin client, once the broker answered; else ServiceUnavailable naming it."""
-    client = admin_client(settings)
-    try:
-        client.list_topics(timeout=CHECK_TIMEOUT)
-    except KafkaException as exc:
-        msg = f"cannot reach Kafka at {settings.broker} ({exc}); start it with `make up`"
-        raise ServiceUnavailable(msg) from exc
-    return client
+    """:func:`streams.kafka.clients.check_broker`, librdkafka's log off the terminal."""
+    return clients.check_broker(settings, CHECK_TIMEOUT, logger=client_logger())

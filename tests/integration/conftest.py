@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from streams.codecs import registry
 from streams.kafka import admin
 from streams.settings import Settings, from_env
 
@@ -35,7 +36,9 @@ def base_settings() -> Settings:
     settings = from_env({k: v for k, v in os.environ.items() if k.startswith("SHIPSTREAM_")})
     try:
         admin.check_broker(settings, timeout=5)
-        httpx.get(settings.registry_url + "/subjects", timeout=5).raise_for_status()
+        httpx.get(
+            settings.registry_url + "/subjects", timeout=5, **registry.httpx_options(settings)
+        ).raise_for_status()
     except Exception as exc:
         pytest.fail(f"the stack is not up ({exc}); run `make up` (make test does it)")
     return settings

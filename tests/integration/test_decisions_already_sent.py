@@ -49,7 +49,7 @@ def test_loader_reads_the_ids_committed_since_a_time_on_one_partition(settings: 
     producer.produce(topic, value=serde.encode(decision(99).to_avro()), key=b"k", partition=2)
     assert producer.flush(30) == 0
 
-    load = kafka_loader(settings.broker, topic, serde.decode)
+    load = kafka_loader(settings, topic, serde.decode)
     assert asyncio.run(load(1, now - 60_000)) == {f"d{n:04d}" for n in range(5, 12)}
     assert asyncio.run(load(1, 0)) == {f"d{n:04d}" for n in range(12)}
     assert asyncio.run(load(3, 0)) == set()  # an empty partition

@@ -30,7 +30,7 @@ from streams import signing
 from streams.codecs import registry
 from streams.codecs.avro import AvroSerde
 from streams.kafka import admin, reader
-from streams.settings import Settings, WebhookSettings
+from streams.settings import Settings
 from streams.topics import ACTIONS
 from tests.integration.conftest import ROOT, Worker
 
@@ -55,7 +55,9 @@ def _write(path: Path, keys: dict[str, list[str]]) -> Path:
     return path
 
 
-def _settings(base: Settings, tmp: Path, tag: str, endpoint_url: str, hooks: WebhookSettings):
+def _settings(
+    base: Settings, tmp: Path, tag: str, endpoint_url: str, hooks: dict[str, object]
+) -> Settings:
     s = base.with_(
         topic_prefix=f"{tag}.",
         app_id=tag,
@@ -64,7 +66,7 @@ def _settings(base: Settings, tmp: Path, tag: str, endpoint_url: str, hooks: Web
         web_port=_free_port(),
         endpoint_url=endpoint_url,
         standby_replicas=0,
-        webhooks=hooks,
+        **hooks,
     )
     admin.ensure_topics(s)
     for subject in registry.register_all(s):
@@ -131,7 +133,7 @@ def signed(
     )
     endpoint_keys = _write(tmp / "endpoint.json", {"*": [endpoint_key]})
     ep_port = _free_port()
-    hooks = WebhookSettings(
+    hooks: dict[str, object] = dict(
         ingest_auth="hmac",
         ingest_keys_file=ingest_keys,
         ingest_rate_per_s=5,
@@ -366,7 +368,7 @@ def flaky(
     tmp = tmp_path_factory.mktemp("webhooks-flaky")
     tag = f"whf{int(time.time() * 1000) % 10**8}"
     server = Flaky(outage_s=8.0, retry_after_s=3).start()
-    hooks = WebhookSettings(delivery_retry_budget_s=20, delivery_backoff_cap_s=2)
+    hooks: dict[str, object] = {"delivery_retry_budget_s": 20, "delivery_backoff_cap_s": 2}
     settings = _settings(base_settings, tmp, tag, f"http://127.0.0.1:{server.port}", hooks)
     worker = Worker(settings, tmp / "worker.log").start()
     try:
@@ -417,7 +419,7 @@ def test_a_worker_killed_during_an_outage_loses_no_decision(
     """Deliveries waiting out an outage are unacked: a SIGKILL re-delivers them after restart."""
     tag = f"whk{int(time.time() * 1000) % 10**8}"
     server = Flaky(outage_s=3600.0, retry_after_s=1).start()  # down until told otherwise
-    hooks = WebhookSettings(delivery_retry_budget_s=120, delivery_backoff_cap_s=2)
+    hooks: dict[str, object] = {"delivery_retry_budget_s": 120, "delivery_backoff_cap_s": 2}
     settings = _settings(base_settings, tmp_path, tag, f"http://127.0.0.1:{server.port}", hooks)
     worker = Worker(settings, tmp_path / "worker.log").start()
     restarted: Worker | None = None

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 
 from streams import signing
 from streams.agents.ingestion.guard import ANONYMOUS, Guard, Refusal, TokenBucket
-from streams.settings import SettingsError, WebhookSettings
+from streams.settings import Settings, SettingsError
 
 BODY = b'{"event_id": "e1"}'
 NOW = 1_700_000_000.0
@@ -15,7 +16,7 @@ NOW = 1_700_000_000.0
 def guard(auth: str = "hmac", **kw: int) -> tuple[Guard, bytes]:
     k = secrets.token_hex(32).encode()
     keys = signing.Keys({"acme": (k,)})
-    s = WebhookSettings(ingest_auth=auth, ingest_keys_file=None if auth == "none" else "k", **kw)  # type: ignore[arg-type]
+    s = Settings(ingest_auth=auth, ingest_keys_file=None if auth == "none" else Path("k"), **kw)  # type: ignore[arg-type]
     mono = [0.0]
     g = Guard(s, keys if auth == "hmac" else None, clock=lambda: NOW, monotonic=lambda: mono[0])
     g.mono = mono  # type: ignore[attr-defined]
@@ -87,8 +88,8 @@ def test_bucket_refills_up_to_burst() -> None:
 
 def test_hmac_without_a_key_file_is_a_settings_error() -> None:
     with pytest.raises(SettingsError, match="SHIPSTREAM_INGEST_KEYS_FILE"):
-        WebhookSettings(ingest_auth="hmac")
+        Settings(ingest_auth="hmac")
     with pytest.raises(SettingsError, match="hmac"):
-        WebhookSettings(ingest_auth="basic")
+        Settings(ingest_auth="basic")
     with pytest.raises(SettingsError, match="RETRY_BUDGET"):
-        WebhookSettings(delivery_retry_budget_s=0)
+        Settings(delivery_retry_budget_s=0)

@@ -9,7 +9,6 @@ the fields their controllers require.
 
 from __future__ import annotations
 
-import inspect
 import re
 import subprocess
 import sys
@@ -39,8 +38,6 @@ K8S_VERSIONS = ("1.29.0", "1.37.0")  # oldest cluster we target (KEDA 2.14+), ne
 WORKER_COMMAND = ["faust", "-A", "streams.app", "worker", "-l", "info"]
 # What each lag-scaled role consumes (the KEDA trigger must name the same topic).
 CONSUMES = {"processing": catalogue.EVENTS.name, "decision": catalogue.UPDATES.name}
-# Passed to the pods but not read by streams.settings yet (SASL is not implemented there).
-NOT_READ_YET = {"SHIPSTREAM_SASL_USERNAME", "SHIPSTREAM_SASL_PASSWORD"}
 
 Resource = dict[str, Any]
 
@@ -87,6 +84,33 @@ CRD_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
                             },
                         },
                     },
+                },
+            },
+        },
+    },
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): {
+        "type": "object",
+        "required": ["metadata", "spec"],
+        "properties": {
+            "metadata": _METADATA,
+            "spec": {
+                "type": "object",
+                "required": ["secretTargetRef"],
+                "additionalProperties": False,
+                "properties": {
+                    "secretTargetRef": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["parameter", "name", "key"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "parameter": {"type": "string"},
+                                "name": _DNS_NAME,
+                                "key": {"type": "string"},
+                            },
+                        },
+                    }
                 },
             },
         },
@@ -285,13 +309,16 @@ def test_statefulsets_run_faust_workers_with_state_and_probes(overlay: str) -> N
 def test_worker_environment_builds_valid_settings(overlay: str) -> None:
     resources = rendered(overlay)
     config = config_of(resources)
-    read = set(re.findall(r'"(SHIPSTREAM_[A-Z_]+)"', inspect.getsource(settings_module)))
+    read = set(settings_module.variables())
     for sts in of_kind(resources, "StatefulSet"):
         env = dict(config)
         env.update({k: e["value"] for k, e in env_of(sts).items() if "value" in e})
         env["SHIPSTREAM_INSTANCE_ID"] = f"{sts['metadata']['name']}-0"
-        assert set(env) - read - NOT_READ_YET == set(), "variables streams.settings never reads"
-        settings = from_env(env)
+        secrets = {k for k, e in env_of(sts).items() if "secretKeyRef" in e.get("valueFrom", {})}
+        assert (set(env) | secrets) - read == set(), "variables streams.settings never reads"
+        if overlay == "prod":  # with its Secrets created, as the comments in security.yaml say
+            env.update({k: f"from-secret-{k.lower()}" for k in secrets})
+        settings = from_env(env)  # refuses a half-configured security setup
         assert settings.group_id == f"shipstream-{role_of(sts)}"
         assert settings.partitions == 12
         assert settings.replication == (3 if overlay == "prod" else 1)
@@ -365,6 +392,30 @@ def test_prod_scales_processing_and_decision_on_consumer_lag() -> None:
         assert meta["bootstrapServersFromEnv"] in config  # KEDA reads the container's env
         assert int(meta["lagThreshold"]) > 0
         assert meta["allowIdleConsumers"] == "false"
+        # KEDA reads lag over the same SASL_SSL login as the workers
+        assert config["SHIPSTREAM_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert meta["sasl"] == "scram_sha512" and meta["tls"] == "enable"
+        assert config["SHIPSTREAM_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        (auth,) = [
+            a
+            for a in of_kind(resources, "TriggerAuthentication")
+            if a["metadata"]["name"] == kafka["authenticationRef"]["name"]
+        ]
+        refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]}
+        worker_env = env_of(sts)
+        for param, var in (("username", "SASL_USERNAME"), ("password", "SASL_PASSWORD")):
+            ref = worker_env[f"SHIPSTREAM_{var}"]["valueFrom"]["secretKeyRef"]
+            assert refs[param] == (ref["name"], ref["key"]), f"KEDA's {param} is not the workers'"
+        ca_mount = config["SHIPSTREAM_SSL_CA_FILE"].rsplit("/", 1)
+        (volume,) = [
+            v
+            for v in sts["spec"]["template"]["spec"]["volumes"]
+            if any(
+                m["name"] == v["name"] and m["mountPath"] == ca_mount[0]
+                for m in worker(sts)["volumeMounts"]
+            )
+        ]
+        assert refs["ca"] == (volume["secret"]["secretName"], ca_mount[1])
 
 
 def test_dev_needs_no_keda() -> None:

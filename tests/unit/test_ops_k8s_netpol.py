@@ -5,15 +5,25 @@ role needs (issue 12). Schema validity is checked with every other resource in t
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from streams.settings import ROLES, from_env
-from tests.unit.test_ops_k8s import OVERLAYS, config_of, of_kind, rendered, role_of, selects
+from streams.settings import ROLES, Settings, from_env
+from tests.unit.test_ops_k8s import (
+    OVERLAYS,
+    config_of,
+    env_of,
+    of_kind,
+    rendered,
+    role_of,
+    selects,
+)
 
 Resource = dict[str, Any]
 PROMETHEUS = {"kubernetes.io/metadata.name": "monitoring"}
 INGRESS_CONTROLLER = {"kubernetes.io/metadata.name": "ingress-nginx"}
+KEYS_SECRET = "shipstream-webhook-keys"
 
 
 def policy_of(resources: list[Resource], sts: Resource) -> Resource:
@@ -37,6 +47,15 @@ def egress_ports(policy: Resource) -> set[int | str]:
     }
 
 
+def settings_of(overlay: str, resources: list[Resource]) -> Settings:
+    """The workers' settings; prod's with the Secrets it references created (as test_ops_k8s)."""
+    env = dict(config_of(resources))
+    for sts in of_kind(resources, "StatefulSet") if overlay == "prod" else ():
+        refs = env_of(sts).items()
+        env.update({k: "from-secret" for k, e in refs if "secretKeyRef" in e.get("valueFrom", {})})
+    return from_env(env)
+
+
 def ns(peer: dict[str, Any]) -> dict[str, str]:
     return dict(peer.get("namespaceSelector", {}).get("matchLabels", {}))
 
@@ -44,6 +63,7 @@ def ns(peer: dict[str, Any]) -> dict[str, str]:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_role_is_isolated_by_its_own_policy(overlay: str) -> None:
     resources = rendered(overlay)
+    settings = settings_of(overlay, resources)
     seen = set()
     for sts in of_kind(resources, "StatefulSet"):
         policy = policy_of(resources, sts)
@@ -66,10 +86,10 @@ def test_every_role_is_isolated_by_its_own_policy(overlay: str) -> None:
             assert same_app == [], role
         ports = egress_ports(policy)
         assert 53 in ports, f"{role}: no DNS"
-        broker_ports = {
-            int(b.rsplit(":", 1)[1]) for b in from_env(config_of(resources)).broker.split(",")
-        }
+        broker_ports = {int(b.rsplit(":", 1)[1]) for b in settings.broker.split(",")}
         assert broker_ports <= ports, f"{role}: Kafka unreachable"
+        registry = urlsplit(settings.registry_url)
+        assert registry.port in ports, f"{role}: the registry unreachable"
         assert (443 in ports) == (role == "communication"), f"{role}: delivery endpoints"
     assert seen == set(ROLES)
 
@@ -77,17 +97,19 @@ def test_every_role_is_isolated_by_its_own_policy(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_signatures_are_required_and_keys_mounted_where_used(overlay: str) -> None:
     resources = rendered(overlay)
-    settings = from_env(config_of(resources))
-    assert settings.webhooks.ingest_auth == "hmac"
+    settings = settings_of(overlay, resources)
+    assert settings.ingest_auth == "hmac"
     for sts in of_kind(resources, "StatefulSet"):
         spec = sts["spec"]["template"]["spec"]
         mounts = {m["mountPath"]: m for m in spec["containers"][0].get("volumeMounts", [])}
         volumes = {v["name"]: v for v in spec["volumes"]}
         needs = {
-            "ingestion": settings.webhooks.ingest_keys_file,
-            "communication": settings.webhooks.delivery_keys_file,
+            "ingestion": settings.ingest_keys_file,
+            "communication": settings.delivery_keys_file,
         }.get(role_of(sts))
-        key_volumes = [v for v in volumes.values() if "secret" in v]
+        key_volumes = [  # prod also mounts the CAs of Kafka and the registry from Secrets
+            v for v in volumes.values() if v.get("secret", {}).get("secretName") == KEYS_SECRET
+        ]
         if needs is None:
             assert key_volumes == [], "only the roles that use keys get them"
             continue

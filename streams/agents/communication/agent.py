@@ -93,8 +93,7 @@ def register(p: Pipeline) -> None:
     metrics = p.metrics
     serde = p.serde(cat.DECISIONS)
     actions = p.topic(cat.ACTIONS)
-    hooks = s.webhooks
-    keys = signing.load_keys(hooks.delivery_keys_file) if hooks.delivery_keys_file else None
+    keys = signing.load_keys(s.delivery_keys_file) if s.delivery_keys_file else None
     endpoints = {
         action: Endpoint(
             s.endpoint_url + path,
@@ -106,14 +105,14 @@ def register(p: Pipeline) -> None:
     if keys is None:
         log.warning("SHIPSTREAM_DELIVERY_KEYS_FILE is not set: deliveries are not signed")
     elif unsigned := sorted(a for a, e in endpoints.items() if not e.secrets):
-        msg = f"{hooks.delivery_keys_file} has no key for the endpoints of {unsigned} (nor '*')"
+        msg = f"{s.delivery_keys_file} has no key for the endpoints of {unsigned} (nor '*')"
         raise signing.KeyFileError(msg)
     policy = RetryPolicy(
         attempts=s.delivery_attempts,
-        cap_s=hooks.delivery_backoff_cap_s,
-        budget_s=hooks.delivery_retry_budget_s,
+        cap_s=s.delivery_backoff_cap_s,
+        budget_s=s.delivery_retry_budget_s,
     )
-    transport = AiohttpTransport(hooks.delivery_timeout_s, hooks.delivery_ca_file)
+    transport = AiohttpTransport(s.delivery_timeout_s, s.delivery_ca_file)
     deliverer = Deliverer(endpoints, transport, policy)
 
     # The registry being down is not the record's fault: wait for it, never dead-letter.

@@ -52,7 +52,7 @@ def register(p: Pipeline) -> None:
     decisions = p.topic(cat.DECISIONS)
     sent = SentDecisions(
         kafka_loader(
-            p.settings.broker, p.settings.topic(cat.DECISIONS.name), p.serde(cat.DECISIONS).decode
+            p.settings, p.settings.topic(cat.DECISIONS.name), p.serde(cat.DECISIONS).decode
         )
     )
     hub_view = hubs.network(p)

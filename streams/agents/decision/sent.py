@@ -24,6 +24,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.kafka.clients import aiokafka_config
+from streams.settings import Settings
+
 log = logging.getLogger(__name__)
 
 #: How far before the first replayed record to look, for clocks of different hosts.
@@ -66,13 +69,15 @@ class SentDecisions:
         return decision_id in self._ids.get(partition, ())
 
 
-def kafka_loader(broker: str, topic: str, decode: Callable[[bytes], dict[str, Any]]) -> Loader:
+def kafka_loader(
+    settings: Settings, topic: str, decode: Callable[[bytes], dict[str, Any]]
+) -> Loader:
     """A loader reading ``topic`` with read_committed, outside any consumer group."""
 
     async def load(partition: int, since_ms: int) -> set[str]:
         tp = TopicPartition(topic, partition)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=broker, enable_auto_commit=False, isolation_level="read_committed"
+            **aiokafka_config(settings), enable_auto_commit=False, isolation_level="read_committed"
         )
         await consumer.start()
         try:

@@ -63,9 +63,11 @@ def register(p: Pipeline) -> None:
     metrics = p.metrics
     limit = p.settings.max_body_bytes
     skew_ms = p.settings.max_future_skew_ms
-    hooks = p.settings.webhooks
-    keys = signing.load_keys(hooks.ingest_keys_file) if hooks.ingest_keys_file else None
-    guard = Guard(hooks, keys)
+    max_in_flight = p.settings.ingest_max_in_flight
+    read_timeout_s = p.settings.ingest_read_timeout_s
+    keys_file = p.settings.ingest_keys_file
+    keys = signing.load_keys(keys_file) if keys_file else None
+    guard = Guard(p.settings, keys)
     if not guard.signed:
         log.warning(
             "SHIPSTREAM_INGEST_AUTH=none: POST /ingest accepts UNSIGNED requests from anyone "
@@ -129,7 +131,7 @@ def register(p: Pipeline) -> None:
 
         async def post(self, request: fweb.Request, *args: Any, **kwargs: Any) -> fweb.Response:
             nonlocal in_flight
-            if in_flight >= hooks.ingest_max_in_flight:
+            if in_flight >= max_in_flight:
                 return self.refuse(
                     Refusal(
                         503,
@@ -152,12 +154,10 @@ def register(p: Pipeline) -> None:
 
         async def handle(self, request: fweb.Request) -> fweb.Response:
             try:
-                async with asyncio.timeout(hooks.ingest_read_timeout_s):
+                async with asyncio.timeout(read_timeout_s):
                     body, too_large = await _read_limited(request, limit)
             except TimeoutError:
-                message = (
-                    f"the body did not arrive within {hooks.ingest_read_timeout_s} s; send it again"
-                )
+                message = f"the body did not arrive within {read_timeout_s} s; send it again"
                 raise Refusal(408, "read_timeout", message) from None
             if too_large and guard.signed:
                 # A truncated body cannot be authenticated: refuse it without a dead letter.

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from streams import signing
-from streams.settings import WebhookSettings
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class Guard:
 
     def __init__(
         self,
-        settings: WebhookSettings,
+        settings: Settings,
         keys: signing.Keys | None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,

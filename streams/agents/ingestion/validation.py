@@ -38,7 +38,7 @@ MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_VALUE_LEN = 1024
 MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
-DEFAULT_MAX_FUTURE_SKEW_MS = Settings.max_future_skew_s * 1000
+DEFAULT_MAX_FUTURE_SKEW_MS = Settings.model_fields["max_future_skew_s"].default * 1000
 #: How much of an offending value a message quotes: enough to find it, not the whole body.
 SHOWN_CHARS = 80
 

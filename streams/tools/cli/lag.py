@@ -15,7 +15,7 @@ from typing import Any
 
 from streams.monitoring.lag import LagSampler, PartitionLag
 from streams.settings import Settings
-from streams.tools.clients import check_broker, client_logger
+from streams.tools.clients import check_broker, client_config
 from streams.tools.console import table
 
 
@@ -80,13 +80,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Print the lag; exit 1 when a group named with --group has no offsets or members."""
     check_broker(settings)
     prefix = f"{settings.app_id}-"
-    sampler = LagSampler(
-        settings.broker,
-        groups=args.groups,
-        group_prefix=prefix,
-        # LagSampler types its config as scalars; librdkafka also takes a Logger here.
-        client_config={"logger": client_logger()},  # type: ignore[dict-item]
-    )
+    sampler = LagSampler(client_config(settings), groups=args.groups, group_prefix=prefix)
     samples = sampler.sample()
     if args.json:
         print(json.dumps(as_json(samples), indent=2))

@@ -56,7 +56,7 @@ def request_headers(
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """POST the body and print the answer; exit 0 on 2xx."""
     body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    keys_file = args.keys_file or settings.webhooks.ingest_keys_file
+    keys_file = args.keys_file or settings.ingest_keys_file
     ndjson = args.file.endswith((".ndjson", ".jsonl"))
     headers = request_headers(body, args.carrier, keys_file, ndjson)
     if keys_file is None:

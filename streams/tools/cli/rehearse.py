@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from streams.errors import ShipstreamError
+from streams.kafka.clients import librdkafka_config
 from streams.monitoring.lag import LagSampleError, LagSampler
 from streams.settings import Settings
 from streams.tools.loadgen.arguments import add_load_arguments
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     started = dt.datetime.now(dt.UTC)
     out_dir = args.out or DEFAULT_REPORTS / started.strftime("%Y%m%dT%H%M%SZ")
     source = counter_source(args)
-    sampler = LagSampler(settings.broker, group_prefix=f"{settings.app_id}-")
+    sampler = LagSampler(librdkafka_config(settings), group_prefix=f"{settings.app_id}-")
     groups = sampler.group_ids()
     runner = Runner(
         load=LoadRun(settings, options),

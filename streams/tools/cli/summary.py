@@ -19,6 +19,7 @@ import httpx
 
 from streams.codecs.avro import AvroSerde
 from streams.kafka import reader
+from streams.kafka.clients import librdkafka_config
 from streams.monitoring.lag import LagSampler
 from streams.settings import Settings
 from streams.tools import histogram, reconciliation
@@ -40,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def wait_drained(settings: Settings, timeout: float) -> float:
     """Seconds until every shipstream group has no lag twice in a row (raises on timeout)."""
-    sampler = LagSampler(settings.broker, group_prefix=f"{settings.app_id}-")
+    sampler = LagSampler(librdkafka_config(settings), group_prefix=f"{settings.app_id}-")
     start = time.monotonic()
     zero_in_a_row = 0
     while time.monotonic() - start < timeout:
