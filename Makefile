@@ -56,7 +56,7 @@ compose-images: setup ## Podman, the Debian base image and the images of compose
 	bash ops/compose/local.sh setup base images
 
 compose-test: compose-images ## Run compose.yaml (+ compose.local.yaml) under podman and check it end to end
-	SHIPSTREAM_COMPOSE_TEST=1 $(BIN)/pytest tests/compose -q -ra -s -p no:cacheprovider
+	SHIPSTREAM_COMPOSE_TEST=1 $(BIN)/pytest tests/compose -q -ra -s --tb=short -p no:cacheprovider
 
 compose-clean: ## Remove the compose test's containers, images and podman storage (.local/compose)
 	bash ops/compose/local.sh clean

@@ -2,8 +2,9 @@
 # ops/compose/local.sh — Podman and the images of the local compose variant (compose.local.yaml)
 # on a machine without a container registry. Every step is skipped when already done.
 #
-#   ops/compose/local.sh setup    podman, runc, debootstrap (Debian); podman-compose (PyPI, into
-#                                 .venv); containers.conf and storage.conf under .local/compose
+#   ops/compose/local.sh setup    podman, runc, netavark, aardvark-dns, debootstrap (Debian);
+#                                 podman-compose (PyPI, into .venv); containers.conf and
+#                                 storage.conf under .local/compose
 #   ops/compose/local.sh base     localhost/debian-base:bookworm: debootstrap + podman import
 #   ops/compose/local.sh images   stage the kafka/registry contexts, build every local image
 #   ops/compose/local.sh env      print the exports that point podman at this configuration
@@ -55,6 +56,8 @@ events_logger = "file"
 events_logfile_path = "$COMPOSE_HOME/run/events.log"
 
 [network]
+# netavark with aardvark-dns: containers find each other by service name (CNI needs a plugin)
+network_backend = "netavark"
 network_config_dir = "$COMPOSE_HOME/cni"
 EOF
     cat >"$CONTAINERS_STORAGE_CONF" <<EOF
@@ -69,7 +72,7 @@ EOF
 cmd_setup() {
     mkdir -p "$COMPOSE_HOME"
     local pkg missing=()
-    for pkg in podman runc debootstrap; do
+    for pkg in podman runc netavark aardvark-dns debootstrap; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
     done
     if ((${#missing[@]} > 0)); then
@@ -192,7 +195,7 @@ cmd_clean() {
 
 main() {
     (($# >= 1)) || {
-        sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+        sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
         exit 2
     }
     local cmd
