@@ -172,7 +172,9 @@ cmd_images() {
     # service that names it.
     for service in "${LOCAL_SERVICES[@]}"; do
         start=$SECONDS
-        (cd "$REPO_ROOT" && compose_cmd build "$service") >"$COMPOSE_HOME/build-$service.log" 2>&1 || {
+        # Host network for builds: the machine's resolver is not reachable from a bridge network
+        # (podman-compose 1.6 ignores build.network, hence the podman option).
+        (cd "$REPO_ROOT" && compose_cmd --podman-build-args=--network=host build "$service") >"$COMPOSE_HOME/build-$service.log" 2>&1 || {
             tail -n 40 "$COMPOSE_HOME/build-$service.log" >&2
             die "building the $service image failed (log: ${COMPOSE_HOME#"$REPO_ROOT"/}/build-$service.log)"
         }
