@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 import urllib.error
@@ -209,9 +210,12 @@ def up(d: Deployment) -> None:
     input list"): so the services behind bootstrap start after it, --no-deps.
     """
     (LOCAL / "logs").mkdir(exist_ok=True)
+    # The ports are in the ephemeral range: a passing client connection can hold one a moment.
+    wait_for("this test's host ports to be free", ports_free, 60)
     out = compose("up", "-d", "--no-build", "kafka")
     (LOCAL / "logs" / "compose-up-1.log").write_text(out.stdout + out.stderr)
     d.note(f"up -d kafka: exit {out.returncode} (not trusted)")
+    assert len(of("kafka")) == 1, f"kafka is not running: {out.stderr[-2000:]}"
     (kafka,) = of("kafka")
     wait_for(f"{kafka.name} healthy", lambda: healthy(kafka.name), 180, every=3)
     out = compose("up", "-d", "--no-build", "registry", "prometheus", "bootstrap")
@@ -237,11 +241,23 @@ def up(d: Deployment) -> None:
     (LOCAL / "logs" / "compose-up-3.log").write_text(out.stdout + out.stderr)
     d.note(f"up -d --no-deps endpoint {' '.join(ROLES)}: exit {out.returncode} (not trusted)")
     for role, n in REPLICAS.items():
-        assert len(of(role)) == n, f"{role}: {len(of(role))} running containers, expected {n}"
+        assert len(of(role)) == n, (
+            f"{role}: {len(of(role))} running, expected {n}: {out.stderr[-2000:]}"
+        )
     for service in ("kafka", "registry", "prometheus", "endpoint", *ROLES):
         for c in of(service):
             wait_for(f"{c.name} healthy", partial(healthy, c.name), 300, every=3)
     d.note("every container passes its healthcheck (workers: GET /healthz 200)")
+
+
+def ports_free() -> bool:
+    for port in PORTS.values():
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
 
 
 def leftovers() -> list[str]:
