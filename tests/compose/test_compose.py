@@ -268,6 +268,10 @@ def leftovers() -> list[str]:
     left += [f"network {n}" for n in nets if n.startswith(PROJECT)]
     procs = run("ps", "-eo", "pid,args", check=False).stdout.splitlines()
     left += [f"process {p.strip()[:160]}" for p in procs if "conmon" in p and f"{PROJECT}_" in p]
+    # netavark's DNS server (aardvark-dns) keeps a file per network it serves, and exits with
+    # the last one.
+    dns = Path("/run/containers/networks/aardvark-dns")
+    left += [f"aardvark-dns entry {f}" for f in dns.glob(f"{PROJECT}*")] if dns.is_dir() else []
     return left
 
 
