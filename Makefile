@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,tools]'
 	touch $@
 
 venv: $(STAMP) ## Create .venv with shipstream and its dev tools
@@ -46,7 +46,7 @@ unit: venv ## Unit tests (no network)
 	$(BIN)/pytest tests/unit -q
 
 test: setup lint ## Everything: lint, schema compatibility, unit and integration tests, the compose deployment
-	$(BIN)/python -m streams.cli.main schemas check --offline
+	$(BIN)/python -m streams.tools.cli.main schemas check --offline
 	bash ops/stack.sh up
 	$(BIN)/pytest tests -q -ra
 	$(MAKE) compose-test

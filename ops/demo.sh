@@ -13,7 +13,24 @@ BIN=.venv/bin
 RATE=${DEMO_RATE:-100} FACTOR=${DEMO_FACTOR:-10} RAMP=${DEMO_RAMP:-20} HOLD=${DEMO_HOLD:-20}
 declare -A PORTS=([ingestion]=6066 [processing]=6067 [decision]=6068 [communication]=6069)
 
-bash ops/workers.sh endpoint --latency-ms 20 --jitter-ms 10 --failure-rate 0.05
+# Webhooks in and out are signed (README, Webhooks in and out): keys generated once per
+# machine under .local/demo (git-ignored), kept so that a stack left running still matches.
+KEYS_DIR="$LOCAL_DIR/demo/keys"
+mkdir -p "$KEYS_DIR"
+chmod 700 "$KEYS_DIR"
+if [[ ! -s $KEYS_DIR/ingest-keys.json || ! -s $KEYS_DIR/delivery-keys.json ]]; then
+    (umask 077 && "$BIN/python" - "$KEYS_DIR" <<'PY'
+import json, pathlib, secrets, sys
+d = pathlib.Path(sys.argv[1])
+(d / "ingest-keys.json").write_text(json.dumps({"acme": [secrets.token_hex(32)]}))
+(d / "delivery-keys.json").write_text(json.dumps({"*": [secrets.token_hex(32)]}))
+PY
+    )
+fi
+export SHIPSTREAM_INGEST_AUTH=hmac SHIPSTREAM_INGEST_KEYS_FILE="$KEYS_DIR/ingest-keys.json"
+export SHIPSTREAM_DELIVERY_KEYS_FILE="$KEYS_DIR/delivery-keys.json"
+bash ops/workers.sh endpoint --latency-ms 20 --jitter-ms 10 --failure-rate 0.05 \
+    --keys-file "$KEYS_DIR/delivery-keys.json"
 for role in ingestion processing decision communication; do
     port=${PORTS[$role]}
     if curl -fsS --max-time 2 "http://$HOST:$port/healthz" >/dev/null 2>&1; then
@@ -26,10 +43,16 @@ done
 since=$(date +%s%3N)
 mkdir -p "$LOCAL_DIR/demo"
 info ""
-info "== carrier webhook through POST /ingest (one valid event, one invalid) =="
+info "== carrier webhook through POST /ingest, signed by carrier acme (one valid event, one invalid) =="
+cat >"$LOCAL_DIR/demo/webhook.json" <<JSON
+[{"event_id":"demo-$since-1","shipment_id":"DEMO-$since","event_type":"CREATED","occurred_at":"2024-11-29T08:00:00Z","source":"carrier:acme","destination":"NE","service_level":"EXPRESS","promised_at":"2024-11-30T08:00:00Z"},
+             {"event_id":"demo-$since-2","shipment_id":"DEMO-$since","event_type":"TELEPORTED","occurred_at":"2024-11-29T09:00:00Z","source":"carrier:acme"}]
+JSON
+"$BIN/shipstream" post --carrier acme --url "http://$HOST:${PORTS[ingestion]}" "$LOCAL_DIR/demo/webhook.json"
+info ""
+info "== the same webhook unsigned: refused =="
 curl -sS -X POST "http://$HOST:${PORTS[ingestion]}/ingest" -H 'Content-Type: application/json' \
-    --data "[{\"event_id\":\"demo-$since-1\",\"shipment_id\":\"DEMO-$since\",\"event_type\":\"CREATED\",\"occurred_at\":\"2024-11-29T08:00:00Z\",\"source\":\"carrier:acme\",\"destination\":\"NE\",\"service_level\":\"EXPRESS\",\"promised_at\":\"2024-11-30T08:00:00Z\"},
-             {\"event_id\":\"demo-$since-2\",\"shipment_id\":\"DEMO-$since\",\"event_type\":\"TELEPORTED\",\"occurred_at\":\"2024-11-29T09:00:00Z\",\"source\":\"carrier:acme\"}]"
+    --data-binary "@$LOCAL_DIR/demo/webhook.json"
 info ""
 info ""
 info "== Black Friday surge: ${RATE}/s ramping to $((RATE * FACTOR))/s (ramp ${RAMP}s, hold ${HOLD}s) =="

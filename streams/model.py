@@ -4,16 +4,22 @@ Inside the domain every timestamp is an ``int`` of epoch milliseconds UTC: it is
 wire carries (``timestamp-millis``), it orders and hashes cheaply, and it cannot be naive.
 Conversion happens only at the edges, here (``from_avro``) and in ingestion validation.
 
+Each type's Avro dict (``to_avro``/``from_avro``, and the same dict as JSON) is derived from its
+fields by :class:`AvroRecord`: enums travel as their symbols, ``EpochMs`` fields as int ms
+(read from fastavro's aware datetimes too), maps as dicts.
+
 Field names and enum symbols are the contract of ``schemas/*.avsc``; keep them exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import operator
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Self, Union, get_args, get_origin, get_type_hints
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
@@ -99,73 +105,160 @@ def ms_to_iso(ms: int) -> str:
     )
 
 
-def _opt_ms(value: datetime | int | None) -> int | None:
-    return None if value is None else to_epoch_ms(value)
+class _TimestampMillis:
+    """Marks an ``int`` field that Avro carries as ``timestamp-millis``."""
+
+
+TIMESTAMP_MILLIS = _TimestampMillis()
+#: Epoch milliseconds UTC, a ``timestamp-millis`` in Avro.
+EpochMs = Annotated[int, TIMESTAMP_MILLIS]
+
+_Convert = Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _symbol(value: StrEnum) -> str:
+    return value.value
+
+
+def _converters(hint: Any) -> tuple[_Convert, _Convert]:
+    """(read from the Avro dict, write to it) for a field of type ``hint`` (never None)."""
+    if get_origin(hint) is Annotated and TIMESTAMP_MILLIS in hint.__metadata__:
+        return to_epoch_ms, _same
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        return hint, _symbol
+    if get_origin(hint) is Mapping:
+        key, value = get_args(hint)
+        return (lambda m: {key(k): value(v) for k, v in (m or {}).items()}), dict
+    if hint is int:
+        return int, _same
+    return _same, _same
+
+
+def _optional(convert: _Convert) -> _Convert:
+    return lambda value: None if value is None else convert(value)
+
+
+_Read = Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class _Codec:
+    """How one record type maps to its Avro dict, built once from its fields."""
+
+    names: tuple[str, ...]
+    values: Callable[[Any], tuple[Any, ...]]
+    writers: tuple[_Convert | None, ...]
+    """None: the value goes as it is (most fields; skipping the call keeps ``to_avro`` cheap)."""
+    readers: tuple[tuple[str, _Read], ...]
+
+    def write(self, record: object) -> dict[str, Any]:
+        values = self.values(record)
+        return {
+            name: value if write is None else write(value)
+            for name, value, write in zip(self.names, values, self.writers, strict=True)
+        }
+
+    def read(self, d: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: read(d) for name, read in self.readers}
+
+
+def _required(name: str, read: _Convert) -> _Read:
+    if read is _same:
+        return operator.itemgetter(name)
+
+    def get(d: Mapping[str, Any]) -> Any:
+        return read(d[name])
+
+    return get
+
+
+def _present(name: str, read: _Convert) -> _Read:
+    """A field with a default: absent reads as None (a map as empty)."""
+
+    def get(d: Mapping[str, Any]) -> Any:
+        return read(d.get(name))
+
+    return get
+
+
+_CODECS: dict[type, _Codec] = {}
+
+
+def _codec(cls: type) -> _Codec:
+    """The codec of ``cls``, derived from its fields' types on first use."""
+    known = _CODECS.get(cls)
+    if known is not None:
+        return known
+    hints = get_type_hints(cls, include_extras=True)
+    names: list[str] = []
+    writers: list[_Convert | None] = []
+    readers: list[tuple[str, _Read]] = []
+    for f in fields(cls):
+        hint = hints[f.name]
+        optional = get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint)
+        if optional:
+            (hint,) = [a for a in get_args(hint) if a is not type(None)]
+        read, write = _converters(hint)
+        if optional and read is not _same:
+            read = _optional(read)
+        required = f.default is MISSING and f.default_factory is MISSING
+        names.append(f.name)
+        writers.append(None if write is _same else _optional(write) if optional else write)
+        readers.append((f.name, (_required if required else _present)(f.name, read)))
+    codec = _Codec(tuple(names), operator.attrgetter(*names), tuple(writers), tuple(readers))
+    _CODECS[cls] = codec
+    return codec
+
+
+class AvroRecord:
+    """``to_avro``/``from_avro`` (and the same dict as JSON) derived from a dataclass's fields."""
+
+    __slots__ = ()
+
+    def to_avro(self) -> dict[str, Any]:
+        """The dict fastavro writes: enums as symbols, timestamps as int ms."""
+        return _codec(type(self)).write(self)
+
+    @classmethod
+    def from_avro(cls, d: Mapping[str, Any]) -> Self:
+        """Build from what fastavro reads (aware datetimes) or from ``to_avro``/JSON (ints)."""
+        return cls(**_codec(cls).read(d))
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (internal topics, tables): the Avro dict, which holds only JSON types."""
+        return self.to_avro()
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Self:
+        """Inverse of ``to_json``."""
+        return cls.from_avro(d)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ShipmentEvent:
+class ShipmentEvent(AvroRecord):
     """One event of a shipment's lifecycle (``shipments.events``)."""
 
     event_id: str
     shipment_id: str
     event_type: EventType
-    occurred_at: int
+    occurred_at: EpochMs
     source: str
     carrier: str | None = None
     hub: str | None = None
     origin: str | None = None
     destination: str | None = None
     service_level: ServiceLevel | None = None
-    promised_at: int | None = None
+    promised_at: EpochMs | None = None
     exception_code: ExceptionCode | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
 
-    def to_avro(self) -> dict[str, Any]:
-        """The dict fastavro writes: enums as symbols, timestamps as int ms."""
-        return {
-            "event_id": self.event_id,
-            "shipment_id": self.shipment_id,
-            "event_type": self.event_type.value,
-            "occurred_at": self.occurred_at,
-            "source": self.source,
-            "carrier": self.carrier,
-            "hub": self.hub,
-            "origin": self.origin,
-            "destination": self.destination,
-            "service_level": None if self.service_level is None else self.service_level.value,
-            "promised_at": self.promised_at,
-            "exception_code": (None if self.exception_code is None else self.exception_code.value),
-            "attributes": dict(self.attributes),
-        }
-
-    @classmethod
-    def from_avro(cls, d: Mapping[str, Any]) -> ShipmentEvent:
-        """Build from what fastavro reads (aware datetimes) or from ``to_avro``/JSON (ints)."""
-        sl, code = d.get("service_level"), d.get("exception_code")
-        return cls(
-            event_id=d["event_id"],
-            shipment_id=d["shipment_id"],
-            event_type=EventType(d["event_type"]),
-            occurred_at=to_epoch_ms(d["occurred_at"]),
-            source=d["source"],
-            carrier=d.get("carrier"),
-            hub=d.get("hub"),
-            origin=d.get("origin"),
-            destination=d.get("destination"),
-            service_level=None if sl is None else ServiceLevel(sl),
-            promised_at=_opt_ms(d.get("promised_at")),
-            exception_code=None if code is None else ExceptionCode(code),
-            attributes=dict(d.get("attributes") or {}),
-        )
-
-    # The Avro dict holds only JSON types, so the JSON form (internal topics, tables) is it.
-    to_json = to_avro
-    from_json = from_avro
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Hub:
+class Hub(AvroRecord):
     """A hub of the network (``reference.hubs``, keyed by code)."""
 
     code: str
@@ -174,33 +267,9 @@ class Hub:
     alternate: str | None = None
     transit_hours: Mapping[str, int] = field(default_factory=dict)
 
-    def to_avro(self) -> dict[str, Any]:
-        """The dict fastavro writes."""
-        return {
-            "code": self.code,
-            "region": self.region,
-            "capacity_per_window": self.capacity_per_window,
-            "alternate": self.alternate,
-            "transit_hours": dict(self.transit_hours),
-        }
-
-    @classmethod
-    def from_avro(cls, d: Mapping[str, Any]) -> Hub:
-        """Build from what fastavro reads (or from ``to_avro``)."""
-        return cls(
-            code=d["code"],
-            region=d["region"],
-            capacity_per_window=int(d["capacity_per_window"]),
-            alternate=d.get("alternate"),
-            transit_hours={str(k): int(v) for k, v in (d.get("transit_hours") or {}).items()},
-        )
-
-    to_json = to_avro
-    from_json = from_avro
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Decision:
+class Decision(AvroRecord):
     """A decision taken by a rule (``shipments.decisions``)."""
 
     decision_id: str
@@ -209,51 +278,15 @@ class Decision:
     rule: str
     reason: str
     based_on_event_id: str
-    event_occurred_at: int
-    decided_at: int
-    eta: int | None = None
+    event_occurred_at: EpochMs
+    decided_at: EpochMs
+    eta: EpochMs | None = None
     target_hub: str | None = None
     details: Mapping[str, str] = field(default_factory=dict)
 
-    def to_avro(self) -> dict[str, Any]:
-        """The dict fastavro writes."""
-        return {
-            "decision_id": self.decision_id,
-            "shipment_id": self.shipment_id,
-            "action": self.action.value,
-            "rule": self.rule,
-            "reason": self.reason,
-            "based_on_event_id": self.based_on_event_id,
-            "event_occurred_at": self.event_occurred_at,
-            "decided_at": self.decided_at,
-            "eta": self.eta,
-            "target_hub": self.target_hub,
-            "details": dict(self.details),
-        }
-
-    @classmethod
-    def from_avro(cls, d: Mapping[str, Any]) -> Decision:
-        """Build from what fastavro reads (or from ``to_avro``)."""
-        return cls(
-            decision_id=d["decision_id"],
-            shipment_id=d["shipment_id"],
-            action=Action(d["action"]),
-            rule=d["rule"],
-            reason=d["reason"],
-            based_on_event_id=d["based_on_event_id"],
-            event_occurred_at=to_epoch_ms(d["event_occurred_at"]),
-            decided_at=to_epoch_ms(d["decided_at"]),
-            eta=_opt_ms(d.get("eta")),
-            target_hub=d.get("target_hub"),
-            details=dict(d.get("details") or {}),
-        )
-
-    to_json = to_avro
-    from_json = from_avro
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ActionResult:
+class ActionResult(AvroRecord):
     """Outcome of delivering one decision to its endpoint (``shipments.actions``)."""
 
     decision_id: str
@@ -263,37 +296,5 @@ class ActionResult:
     status: ActionStatus
     attempts: int
     http_status: int | None = None
-    completed_at: int
+    completed_at: EpochMs
     error: str | None = None
-
-    def to_avro(self) -> dict[str, Any]:
-        """The dict fastavro writes."""
-        return {
-            "decision_id": self.decision_id,
-            "shipment_id": self.shipment_id,
-            "action": self.action.value,
-            "endpoint": self.endpoint,
-            "status": self.status.value,
-            "attempts": self.attempts,
-            "http_status": self.http_status,
-            "completed_at": self.completed_at,
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_avro(cls, d: Mapping[str, Any]) -> ActionResult:
-        """Build from what fastavro reads (or from ``to_avro``)."""
-        return cls(
-            decision_id=d["decision_id"],
-            shipment_id=d["shipment_id"],
-            action=Action(d["action"]),
-            endpoint=d["endpoint"],
-            status=ActionStatus(d["status"]),
-            attempts=int(d["attempts"]),
-            http_status=d.get("http_status"),
-            completed_at=to_epoch_ms(d["completed_at"]),
-            error=d.get("error"),
-        )
-
-    to_json = to_avro
-    from_json = from_avro

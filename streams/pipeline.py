@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import faust
-from faust.types import EventT, TopicT
+from confluent_kafka import Producer
+from faust.types import EventT, TableT, TopicT
 
 from streams import topics as cat
 from streams.codecs.avro import AvroSerde
 from streams.codecs.faust_codec import ConfluentAvroCodec
 from streams.dead_letter import DeadLetter, from_exception
+from streams.kafka.producer import make_producer
 from streams.metrics import Metrics
+from streams.patches.table_io import RAW, Codec, TableIO
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -43,6 +46,17 @@ class Pipeline:
     serdes: dict[str, AvroSerde] = field(default_factory=dict)
     topics: dict[str, TopicT] = field(default_factory=dict)
     hub_network: HubNetwork | None = None
+    _changelog_producer: Producer | None = None
+
+    def table_io(self, table: TableT, codec: Codec = RAW) -> TableIO:
+        """Batch reads and writes of ``table`` (one librdkafka producer per worker for all)."""
+        return TableIO(table, self.changelog_producer, codec)
+
+    def changelog_producer(self) -> Producer:
+        """The producer of the tables' changelog records, made on first use."""
+        if self._changelog_producer is None:
+            self._changelog_producer = make_producer(self.settings)
+        return self._changelog_producer
 
     def topic(self, spec: cat.TopicSpec) -> TopicT:
         """The faust topic of a catalogue entry, made once."""

@@ -25,7 +25,8 @@ Environment variables (all optional; defaults suit a single local node):
                                  before it is rejected as ``future_timestamp`` (default 3600)
 ``SHIPSTREAM_ENDPOINT_URL``      base URL of the action endpoints (default
                                  ``http://127.0.0.1:8700``)
-``SHIPSTREAM_DELIVERY_ATTEMPTS`` attempts per action before FAILED_EXHAUSTED (default 5)
+``SHIPSTREAM_DELIVERY_ATTEMPTS`` attempts per action before FAILED_EXHAUSTED (default 30; the
+                                 retry budget, SHIPSTREAM_DELIVERY_RETRY_BUDGET_S, ends it sooner)
 ``SHIPSTREAM_ENDPOINT_CONCURRENCY`` in-flight requests per endpoint (default 16)
 ``SHIPSTREAM_PROCESSING_GUARANTEE`` ``at_least_once`` (default) or ``exactly_once``
 ``SHIPSTREAM_MAX_WAITING_UPDATES`` updates of one shipment that may wait for an earlier one
@@ -67,10 +68,11 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_future_skew_s: int = 3600
     endpoint_url: str = "http://127.0.0.1:8700"
-    delivery_attempts: int = 5
+    delivery_attempts: int = 30
     endpoint_concurrency: int = 16
     processing_guarantee: str = "at_least_once"
     max_waiting_updates: int = 1000
+    webhooks: WebhookSettings = field(default_factory=lambda: WebhookSettings())  # issue 12
     endpoint_paths: Mapping[str, str] = field(
         default_factory=lambda: {
             "EXPEDITE": "/carrier/expedite",
@@ -147,6 +149,7 @@ class Settings:
         }
         if self.instance_id:
             env["SHIPSTREAM_INSTANCE_ID"] = self.instance_id
+        env.update(self.webhooks.to_env())  # issue 12
         return env
 
     def with_(self, **changes: object) -> Settings:
@@ -163,6 +166,128 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     except ValueError:
         msg = f"{name}={raw!r} is not an integer"
         raise SettingsError(msg) from None
+
+
+# --- Webhooks in and out (issue 12) ---------------------------------------------------------
+# One block so that it merges by hand into a reworked settings module: the class, its defaults,
+# its checks and its environment variables. Secrets are never values here, only file paths.
+#
+# ``SHIPSTREAM_INGEST_AUTH``            ``hmac`` (every ``POST /ingest`` must be signed, see
+#                                       streams.signing) or ``none`` (unsigned, local dev only;
+#                                       the worker logs a warning at start). Default ``none``;
+#                                       the Kubernetes base sets ``hmac``.
+# ``SHIPSTREAM_INGEST_KEYS_FILE``       JSON key file carrier -> [secrets] (required by hmac)
+# ``SHIPSTREAM_INGEST_SIGNATURE_TOLERANCE_S`` replay window of a signature's timestamp (300)
+# ``SHIPSTREAM_INGEST_RATE_PER_S``      records per second per carrier, per worker (2000;
+#                                       0 turns the limit off)
+# ``SHIPSTREAM_INGEST_RATE_BURST``      records a carrier may send at once (5000; at least
+#                                       SHIPSTREAM_INGEST_MAX_RECORDS)
+# ``SHIPSTREAM_INGEST_MAX_RECORDS``     records per body, more is a 413 (1000)
+# ``SHIPSTREAM_INGEST_MAX_IN_FLIGHT``   ``POST /ingest`` requests handled at once; more get a
+#                                       503 with Retry-After (32)
+# ``SHIPSTREAM_INGEST_READ_TIMEOUT_S``  time to receive a whole body, else 408 (10)
+# ``SHIPSTREAM_DELIVERY_KEYS_FILE``     JSON key file endpoint path (or ``*``) -> [secrets];
+#                                       unset: deliveries are not signed
+# ``SHIPSTREAM_DELIVERY_CA_FILE``       PEM bundle that https endpoints are verified against
+#                                       (default: the system's)
+# ``SHIPSTREAM_DELIVERY_RETRY_BUDGET_S`` how long one decision's delivery keeps retrying before
+#                                       FAILED_EXHAUSTED (300; at least 1)
+# ``SHIPSTREAM_DELIVERY_BACKOFF_CAP_S`` longest wait between two attempts (30)
+# ``SHIPSTREAM_DELIVERY_TIMEOUT_S``     one request's timeout (10)
+INGEST_AUTH_MODES = ("hmac", "none")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Authentication and limits of ``POST /ingest``; signing and retries of deliveries."""
+
+    ingest_auth: str = "none"
+    ingest_keys_file: Path | None = None
+    ingest_signature_tolerance_s: int = 300
+    ingest_rate_per_s: int = 2000
+    ingest_rate_burst: int = 5000
+    ingest_max_records: int = 1000
+    ingest_max_in_flight: int = 32
+    ingest_read_timeout_s: int = 10
+    delivery_keys_file: Path | None = None
+    delivery_ca_file: Path | None = None
+    delivery_retry_budget_s: int = 300
+    delivery_backoff_cap_s: int = 30
+    delivery_timeout_s: int = 10
+
+    def __post_init__(self) -> None:
+        if self.ingest_auth not in INGEST_AUTH_MODES:
+            msg = f"SHIPSTREAM_INGEST_AUTH={self.ingest_auth!r}: use one of {INGEST_AUTH_MODES}"
+            raise SettingsError(msg)
+        if self.ingest_auth == "hmac" and self.ingest_keys_file is None:
+            msg = (
+                "SHIPSTREAM_INGEST_AUTH=hmac needs SHIPSTREAM_INGEST_KEYS_FILE (a JSON file "
+                "carrier -> [secrets]); for unsigned local runs set SHIPSTREAM_INGEST_AUTH=none"
+            )
+            raise SettingsError(msg)
+        if self.ingest_max_records < 1 or self.ingest_max_in_flight < 1:
+            msg = "SHIPSTREAM_INGEST_MAX_RECORDS and SHIPSTREAM_INGEST_MAX_IN_FLIGHT must be >= 1"
+            raise SettingsError(msg)
+        if self.ingest_rate_per_s < 0 or (
+            self.ingest_rate_per_s and self.ingest_rate_burst < self.ingest_max_records
+        ):
+            msg = (
+                "SHIPSTREAM_INGEST_RATE_PER_S must be 0 (off) or more, and "
+                "SHIPSTREAM_INGEST_RATE_BURST at least SHIPSTREAM_INGEST_MAX_RECORDS "
+                "(else a full body could never pass)"
+            )
+            raise SettingsError(msg)
+        if self.delivery_retry_budget_s < 1:
+            msg = "SHIPSTREAM_DELIVERY_RETRY_BUDGET_S must be at least 1 (seconds)"
+            raise SettingsError(msg)
+        for name in ("ingest_signature_tolerance_s", "ingest_read_timeout_s"):
+            if getattr(self, name) < 1:
+                msg = f"SHIPSTREAM_{name.upper()} must be at least 1"
+                raise SettingsError(msg)
+        if self.delivery_backoff_cap_s < 1 or self.delivery_timeout_s < 1:
+            msg = "SHIPSTREAM_DELIVERY_BACKOFF_CAP_S and SHIPSTREAM_DELIVERY_TIMEOUT_S must be >= 1"
+            raise SettingsError(msg)
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that rebuild these settings (paths only, never a secret)."""
+        return {
+            f"SHIPSTREAM_{name.upper()}": str(getattr(self, name))
+            for name in self.__dataclass_fields__
+            if getattr(self, name) is not None
+        }
+
+
+def webhook_settings_from_env(e: Mapping[str, str]) -> WebhookSettings:
+    """Read the block's variables (see the comment above ``INGEST_AUTH_MODES``)."""
+    d = WebhookSettings()
+
+    def path(name: str) -> Path | None:
+        raw = e.get(name, "")
+        return Path(raw) if raw else None
+
+    return WebhookSettings(
+        ingest_auth=e.get("SHIPSTREAM_INGEST_AUTH", d.ingest_auth) or d.ingest_auth,
+        ingest_keys_file=path("SHIPSTREAM_INGEST_KEYS_FILE"),
+        **{
+            name: _int(e, f"SHIPSTREAM_{name.upper()}", getattr(d, name))
+            for name in (
+                "ingest_signature_tolerance_s",
+                "ingest_rate_per_s",
+                "ingest_rate_burst",
+                "ingest_max_records",
+                "ingest_max_in_flight",
+                "ingest_read_timeout_s",
+                "delivery_retry_budget_s",
+                "delivery_backoff_cap_s",
+                "delivery_timeout_s",
+            )
+        },
+        delivery_keys_file=path("SHIPSTREAM_DELIVERY_KEYS_FILE"),
+        delivery_ca_file=path("SHIPSTREAM_DELIVERY_CA_FILE"),
+    )
+
+
+# --- end of the webhooks block ----------------------------------------------------------------
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -189,4 +314,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         endpoint_concurrency=_int(e, "SHIPSTREAM_ENDPOINT_CONCURRENCY", d.endpoint_concurrency),
         processing_guarantee=e.get("SHIPSTREAM_PROCESSING_GUARANTEE", d.processing_guarantee),
         max_waiting_updates=_int(e, "SHIPSTREAM_MAX_WAITING_UPDATES", d.max_waiting_updates),
+        webhooks=webhook_settings_from_env(e),  # issue 12
     )

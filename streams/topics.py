@@ -1,7 +1,7 @@
 """The topic catalogue: every topic declared once with its key, value format and layout.
 
 The SPEC topics keep their names exactly; internal topics are shipstream's own. Changelog
-topics of tables are created by faust itself and named ``<app id>-<role>-<table>-changelog``.
+topics of tables are named by faust ``<app id>-<role>-<table>-changelog`` (``changelog_topic``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streams.settings import Settings
+from tables import decision_memory, hub_windows, shipments
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -78,43 +79,55 @@ HUBS = TopicSpec(
 )
 UPDATES = TopicSpec(
     "shipments.updates",
-    "shipment_id",
+    "none: the shipments' partition",
     "json",
     internal=True,
-    doc="Internal: enriched shipment updates from processing to decision.",
+    doc="Internal: batches of accepted events (with their seq) from processing to decision, "
+    "each record in its shipments' partition (streams/messages.py).",
 )
 HUB_ARRIVALS = TopicSpec(
     "shipments.hub-arrivals",
-    "hub code",
+    "none: the hub's partition",
     "json",
     internal=True,
-    doc="Internal: ARRIVED_HUB scans repartitioned by hub for the window counts.",
+    doc="Internal: batches of ARRIVED_HUB updates repartitioned by hub for the window counts.",
 )
 
 CATALOGUE: tuple[TopicSpec, ...] = (EVENTS, DECISIONS, ACTIONS, DLQ, HUBS, UPDATES, HUB_ARRIVALS)
 AVRO_TOPICS: tuple[TopicSpec, ...] = tuple(t for t in CATALOGUE if t.schema_file is not None)
 
 
-#: The tables of each role whose changelogs faust would create (the hubs table reads
-#: reference.hubs instead). Keep in step with tables/.
+#: The tables of each role whose changelogs faust writes, by the names ``tables/`` declares
+#: them under (the hubs table reads reference.hubs instead).
 TABLES_BY_ROLE: dict[str, tuple[str, ...]] = {
-    "processing": ("shipments", "hub_windows"),
-    "decision": ("decision_memory", "stream_time"),
+    "processing": (shipments.NAME, hub_windows.NAME),
+    "decision": (decision_memory.NAME, decision_memory.STREAM_TIME),
 }
 
 
-def changelog_names(settings: Settings) -> list[str]:
+def changelog_topic(settings: Settings, role: str, table: str) -> str:
+    """The changelog faust writes ``table`` to under the group of ``role``.
+
+    faust names it ``<app>-<table>-changelog``, its app id being the role's consumer group
+    (``Settings.group_id``: ``<app id>-<role>``, or ``<app id>-all`` for ``all`` workers).
+    Not prefixed by ``topic_prefix``: faust does not know it.
+    """
+    return f"{settings.app_id}-{role}-{table}-changelog"
+
+
+def changelog_names(settings: Settings, with_all: bool = True) -> list[str]:
     """Changelog topics of the tables, for per-role workers and for ``all`` workers.
 
     Created up front because faust's own creation races with its consumer: a worker that
     subscribes while the topic it just created has no partitions in the metadata yet caches
     "0 partitions" and fails every write to that table (the chaos harness saw ``stream_time``
-    do this, with every update dead-lettered as internal_error).
+    do this, with every update dead-lettered as internal_error); ``streams/patches/README.md``
+    (P0). ``with_all=False``: only the per-role workers' ones.
     """
     return [
-        f"{settings.app_id}-{group_role}-{table}-changelog"
+        changelog_topic(settings, group, table)
         for role, tables in TABLES_BY_ROLE.items()
-        for group_role in (role, "all")
+        for group in ((role, "all") if with_all else (role,))
         for table in tables
     ]
 

@@ -21,9 +21,10 @@ from ops.chaos.fleet import Fleet, Worker
 from ops.chaos.harness import faust_env
 from ops.chaos.load import LoadRunner
 from ops.chaos.probe import GroupWatch
-from ops.chaos.stack import TABLES, ChaosStack
+from ops.chaos.stack import ChaosStack
 from streams.kafka import admin, reader
 from streams.settings import Settings
+from streams.topics import TABLES_BY_ROLE, changelog_topic
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class BenchEnv:
                     if t.startswith(settings.app_id)
                 ]
                 admin.delete_topics(settings, names)
-            except Exception as exc:  # noqa: BLE001  # the broker may be gone already
+            except Exception as exc:  # the broker may be gone already
                 log.warning("could not delete topics of %s: %s", settings.app_id, exc)
             shutil.rmtree(settings.data_dir, ignore_errors=True)
         if not self.keep_stack:
@@ -151,8 +152,8 @@ class BenchEnv:
 def changelog_records(settings: Settings, role: str = "processing") -> int:
     """Records in the role's changelog topics now (what a cold instance restores)."""
     total = 0
-    for table in TABLES[role]:
-        topic = f"{settings.app_id}-{role}-{table}-changelog"
+    for table in TABLES_BY_ROLE[role]:
+        topic = changelog_topic(settings, role, table)
         total += sum(high - low for low, high in reader.end_offsets(settings, topic).values())
     return total
 
@@ -173,9 +174,9 @@ def assigned_inputs(worker: Worker, topic: str) -> set[int]:
 def write_report(name: str, body: dict[str, Any], lines: Iterable[str]) -> Path:
     """Print the figures and write ``.local/bench/<name>.json``."""
     for line in lines:
-        print(line, flush=True)  # noqa: T201  # a benchmark's output is its figures
+        print(line, flush=True)  # a benchmark's output is its figures
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     path = BENCH_DIR / f"{name}.json"
     path.write_text(json.dumps(body, indent=2, default=str) + "\n")
-    print(f"written to {path}", flush=True)  # noqa: T201
+    print(f"written to {path}", flush=True)
     return path

@@ -76,7 +76,7 @@ def run(env: BenchEnv, reps: int, events: int, rate: float, warm_s: float) -> di
     for rep in range(reps):
         for standby in (0, 1):
             results.append(one_failover(env, apps[standby], rep, rate, warm_s, timeout=120))
-            print(results[-1], flush=True)  # noqa: T201  # progress of a long benchmark
+            print(results[-1], flush=True)  # progress of a long benchmark
     by = {
         s: {
             k: summarize([r[k] for r in results if r["standby"] == s])

@@ -76,7 +76,7 @@ def run(env: BenchEnv, reps: int, events: int, rate: float, settle_s: float) -> 
         for rep in range(reps):
             joiner = fleet.add("processing")
             results.append({"rep": rep, **one_join(watch, group, joiner, before_s=15.0)})
-            print(results[-1], flush=True)  # noqa: T201  # progress
+            print(results[-1], flush=True)  # progress
             joiner.stop()
             time.sleep(max(settle_s, env.session_timeout_s + 2))
     finally:

@@ -56,7 +56,7 @@ def run(env: BenchEnv, reps: int, events: int) -> dict[str, Any]:
                 "records_per_s": rate(records, logged),
             }
         )
-        print(results[-1], flush=True)  # noqa: T201  # progress
+        print(results[-1], flush=True)  # progress
     full_s = summarize([r["with_state_s"] for r in results])
     empty_s = summarize([r["empty_s"] for r in results])
     restore = summarize([r["restore_s"] for r in results])

@@ -106,7 +106,7 @@ class Run:
         )
         self.groups = [f"{self.run_id}-{role}" for role, _ in cfg.fleet]
         self.watch: GroupWatch | None = None
-        self.rng = random.Random(cfg.seed)  # noqa: S311  # reproducible chaos, not security
+        self.rng = random.Random(cfg.seed)  # reproducible chaos, not security
         config = {k: str(v) for k, v in asdict(cfg).items()}
         self.record = RunRecord(run_id=self.run_id, config=config)
         self.load: LoadRunner | None = None
@@ -174,7 +174,7 @@ class Run:
         try:
             await self.blocking(victim.wait_ready, self.cfg.recovery_timeout_s)
             d.ready_s = round(time.monotonic() - t0, 2)
-        except Exception as exc:  # noqa: BLE001  # recorded; the supervisor restarts it
+        except Exception as exc:  # recorded; the supervisor restarts it
             d.note = f"not ready: {str(exc).splitlines()[0]}"
         tracker = await tracking
         self._settle(d, tracker)
@@ -215,7 +215,7 @@ class Run:
             try:
                 await self.blocking(worker.wait_ready, self.cfg.recovery_timeout_s)
                 d.ready_s = round(time.monotonic() - t0, 2)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 d.note = f"not ready: {str(exc).splitlines()[0]}"
             self._settle(d, await tracking)
             return d
@@ -357,7 +357,7 @@ class Run:
         for path in paths:
             write_result(path, self.record, verdict.as_dict(), line)
         log.info("result written to %s", " and ".join(map(str, paths)))
-        print(line, flush=True)  # noqa: T201  # the one line the run ends with
+        print(line, flush=True)  # the one line the run ends with
         ok = self.record.drained and verdict.lost == verdict.duplicated == verdict.mismatched == 0
         return 0 if ok else 1
 
@@ -376,7 +376,7 @@ class Run:
                 topics = client.list_topics(timeout=10).topics
                 names = [t for t in topics if t.startswith(self.run_id)]
                 admin.delete_topics(self.settings, names)
-            except Exception as exc:  # noqa: BLE001  # the broker may be gone; data is kept then
+            except Exception as exc:  # the broker may be gone; data is kept then
                 log.warning("could not delete the run's topics: %s", exc)
             shutil.rmtree(self.settings.data_dir, ignore_errors=True)
         if not self.cfg.keep_stack:

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 from streams.agents.ingestion.validation import ValidationError, parse_record
 from streams.kafka.events import EventPublisher
-from streams.loadgen.config import LifecycleConfig
-from streams.loadgen.driver import DriveResult, drive
-from streams.loadgen.items import Item
-from streams.loadgen.profiles import constant
-from streams.loadgen.stream import generate_items
-from streams.loadgen.summary import StreamSummary, counted
 from streams.settings import Settings
+from streams.tools.loadgen.config import LifecycleConfig
+from streams.tools.loadgen.driver import DriveResult, drive
+from streams.tools.loadgen.items import Item
+from streams.tools.loadgen.profiles import constant
+from streams.tools.loadgen.stream import generate_items
+from streams.tools.loadgen.summary import StreamSummary, counted
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class LoadRunner:
                 elapsed = time.monotonic() - self.started_at
                 self.result = DriveResult(self.summary.total, elapsed, 0, exhausted=False)
             publisher.flush(timeout=600)
-        except BaseException as exc:  # noqa: BLE001  # re-raised by join() in the harness
+        except BaseException as exc:  # re-raised by join() in the harness
             log.exception("the load thread failed")
             self.error = exc
         finally:

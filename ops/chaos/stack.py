@@ -24,7 +24,7 @@ from streams.codecs import registry
 from streams.kafka import admin
 from streams.kafka.reference import publish_hubs
 from streams.settings import Settings
-from streams.topics import TopicSpec
+from streams.topics import TopicSpec, changelog_names
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +87,8 @@ class ChaosStack:
         publish_hubs(settings, hubs=hub_network())
 
 
-#: Tables per role, as ``tables/`` declares them (their changelogs are ``<app>-<role>-<name>``).
-TABLES = {
-    "processing": ("shipments", "hub_windows"),
-    "decision": ("decision_memory", "stream_time"),
-}
-
-
 def changelog_specs(settings: Settings) -> tuple[TopicSpec, ...]:
-    """The changelog topics faust would create on a worker's first start.
+    """The changelog topics faust would create on a per-role worker's first start.
 
     Created up front because faust's own creation races with its consumer: a worker that
     subscribes while the topic it just created has no partitions in the metadata yet caches
@@ -105,14 +98,13 @@ def changelog_specs(settings: Settings) -> tuple[TopicSpec, ...]:
     """
     return tuple(
         TopicSpec(
-            name=f"{settings.app_id}-{role}-{table}-changelog",
+            name=name,
             key="table key",
             value="json",
             cleanup_policy="compact",
             internal=True,
         )
-        for role, tables in TABLES.items()
-        for table in tables
+        for name in changelog_names(settings, with_all=False)
     )
 
 

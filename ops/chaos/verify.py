@@ -7,7 +7,6 @@ input topic alone (``expect``); the pipeline's own tables are only what is being
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -17,15 +16,14 @@ from typing import Any
 from ops.chaos import expect
 from ops.chaos.config import hub_network
 from streams import messages
-from streams.agents.ingestion.validation import ValidationError, validate_event
-from streams.cli import reconcile
 from streams.codecs.avro import AvroSerde
-from streams.errors import DecodeError, Reason
+from streams.errors import Reason
 from streams.kafka import reader
 from streams.kafka.partitioner import partition_for
 from streams.model import ActionResult, Decision, Hub, ShipmentEvent
 from streams.settings import Settings
-from streams.topics import ACTIONS, DECISIONS, DLQ, EVENTS, UPDATES
+from streams.tools import reconciliation
+from streams.topics import ACTIONS, DECISIONS, DLQ, UPDATES, changelog_topic
 from tables import shipments
 
 log = logging.getLogger(__name__)
@@ -41,32 +39,12 @@ def chaos_hubs() -> dict[str, Hub]:
 
 def read_inputs(settings: Settings) -> Iterator[ShipmentEvent | None]:
     """The input in offset order per partition; None for a record processing must dead-letter."""
-    serde = AvroSerde(settings, EVENTS)
-    for msg in reader.read_all(settings, settings.topic(EVENTS.name)):
-        try:
-            event = ShipmentEvent.from_avro(serde.decode(msg.value))
-            # By the record's timestamp, as reconcile does: the verdict must not drift later.
-            validate_event(
-                event, now_ms=msg.timestamp_ms, max_future_skew_ms=settings.max_future_skew_ms
-            )
-        except (DecodeError, ValidationError):
-            yield None
-            continue
-        key = msg.key.decode(errors="replace") if msg.key else None
-        yield event if key == event.shipment_id else None
+    return (event for _msg, event in reconciliation.accepted_inputs(settings))
 
 
 def read_table(settings: Settings, role: str = "processing") -> dict[str, dict[str, Any]]:
     """The final value per key of the ``shipments`` table's changelog."""
-    name = f"{settings.app_id}-{role}-{shipments.NAME}-changelog"
-    latest: dict[str, dict[str, Any]] = {}
-    for msg in reader.read_all(settings, name):
-        key = (msg.key or b"").decode()
-        if msg.value is None:
-            latest.pop(key, None)
-        else:
-            latest[key] = json.loads(msg.value)
-    return latest
+    return reconciliation.table_values(settings, changelog_topic(settings, role, shipments.NAME))
 
 
 @dataclass
@@ -83,15 +61,15 @@ def read_updates(settings: Settings) -> Consumed:
     """Updates (and R7 ticks) of ``shipments.updates`` as committed."""
     out = Consumed()
     for msg in reader.read_all(settings, settings.topic(UPDATES.name)):
-        update = messages.decode(msg.value or b"")
-        if not isinstance(update, messages.EventUpdate):
-            out.ticks += 1
-            continue
-        out.updates.append(update)
-        event = update.event
-        out.per_event[f"{event.shipment_id}/{event.event_id}"] += 1
-        previous = out.stream_time.get(msg.partition, 0)
-        out.stream_time[msg.partition] = max(previous, event.occurred_at)
+        for update in messages.decode_batch(msg.value or b""):
+            if not isinstance(update, messages.EventUpdate):
+                out.ticks += 1
+                continue
+            out.updates.append(update)
+            event = update.event
+            out.per_event[f"{event.shipment_id}/{event.event_id}"] += 1
+            previous = out.stream_time.get(msg.partition, 0)
+            out.stream_time[msg.partition] = max(previous, event.occurred_at)
     return out
 
 
@@ -242,7 +220,7 @@ def verify(settings: Settings, endpoint: dict[str, Any]) -> Verdict:
     committed_ids = {d.decision_id for d in decisions}
     actions = read_actions(settings)
     acted = {a.decision_id for a in actions}
-    rec = reconcile.compute(settings)
+    rec = reconciliation.compute(settings)
     return Verdict(
         inputs={
             "records": expected.applied + expected.duplicates + expected.invalid,

@@ -28,6 +28,8 @@ class Outcome(StrEnum):
     TRANSIENT_FAILURE = "transient_failure"
     PERMANENT_FAILURE = "permanent_failure"
     BAD_REQUEST = "bad_request"
+    #: The signature was missing, stale or wrong (``--keys-file``): refused with 401.
+    UNAUTHORIZED = "unauthorized"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,7 @@ class Ledger:
             "requests": len(self.requests),
             "applied": by_outcome[Outcome.APPLIED],
             "duplicates": by_outcome[Outcome.DUPLICATE],
+            "unauthorized": by_outcome[Outcome.UNAUTHORIZED],
             "failures": sum(failures_by_status.values()),
             "failures_by_status": dict(failures_by_status),
             "by_path": {p: {o.value: c[o] for o in Outcome} for p, c in sorted(by_path.items())},

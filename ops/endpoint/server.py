@@ -7,6 +7,12 @@ before anything is applied (transient: the client must retry), and chosen paths 
 (permanent: the client must not). Latency is simulated. Everything received is kept for
 ``GET /received`` and optionally appended to a JSONL file.
 
+With ``--keys-file`` (the format of ``SHIPSTREAM_DELIVERY_KEYS_FILE``: endpoint path or ``*``
+-> secrets) every POST must carry a valid ``X-Shipstream-Signature`` for its path
+(``streams.signing``), else it is answered 401 and counted as ``unauthorized``. With
+``--outage-s N`` it answers 503 with ``Retry-After: --retry-after-s`` for the first N seconds
+after it starts, then recovers: an outage the delivery's retry budget has to ride out.
+
 Run: ``python -m ops.endpoint.server --port 8700 --latency-ms 20 --jitter-ms 10
 --failure-rate 0.05 --record .local/endpoint/received.jsonl``. It binds 127.0.0.1 unless
 ``--host`` says otherwise (the compose deployment binds the container's interfaces): it accepts
@@ -20,6 +26,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +34,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ops.endpoint.ledger import Ledger, Outcome
+from streams import signing
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,13 @@ class EndpointConfig:
     permanent_failure_paths: tuple[str, ...] = ()
     record: Path | None = None
     seed: int | None = None
+    #: Key file the signatures are verified against; None accepts unsigned requests.
+    keys_file: Path | None = None
+    signature_tolerance_s: int = signing.DEFAULT_TOLERANCE_S
+    #: Seconds after start during which every POST is answered 503 (a simulated outage).
+    outage_s: float = 0.0
+    #: ``Retry-After`` sent with the outage's 503s (None: no header).
+    retry_after_s: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.failure_rate <= 1.0:
@@ -64,6 +79,8 @@ class _State:
     ledger: Ledger
     rng: random.Random
     sleep: Callable[[float], Awaitable[object]]
+    keys: signing.Keys | None
+    started: float
 
 
 STATE = web.AppKey("state", _State)
@@ -77,7 +94,15 @@ def build_app(
 ) -> web.Application:
     """The aiohttp application; ``sleep`` is injectable so tests need not wait for latency."""
     app = web.Application()
-    app[STATE] = _State(config, ledger or Ledger(config.record), random.Random(config.seed), sleep)
+    keys = signing.load_keys(config.keys_file) if config.keys_file else None
+    app[STATE] = _State(
+        config,
+        ledger or Ledger(config.record),
+        random.Random(config.seed),
+        sleep,
+        keys,
+        time.monotonic(),
+    )
     app.on_startup.append(_open_ledger)
     app.on_cleanup.append(_close_ledger)
     app.router.add_get("/healthz", _healthz)
@@ -130,8 +155,27 @@ async def _post(request: web.Request) -> web.Response:
         state.ledger.record(key, path, status, outcome, body)
         return web.json_response({"status": outcome.value, "key": key, **extra}, status=status)
 
+    if state.keys is not None:
+        try:
+            signing.verify(
+                state.keys.for_path(path),
+                raw,
+                request.headers.get(signing.TIMESTAMP_HEADER),
+                request.headers.get(signing.SIGNATURE_HEADER),
+                tolerance_s=config.signature_tolerance_s,
+            )
+        except signing.SignatureError as exc:
+            return answer(401, Outcome.UNAUTHORIZED, error=str(exc), reason=exc.reason)
     if key is None:
         return answer(400, Outcome.BAD_REQUEST, error=f"missing {IDEMPOTENCY_HEADER} header")
+    if time.monotonic() - state.started < config.outage_s:
+        state.ledger.record(key, path, 503, Outcome.TRANSIENT_FAILURE, body)
+        headers = {"Retry-After": str(config.retry_after_s)} if config.retry_after_s else {}
+        return web.json_response(
+            {"status": Outcome.TRANSIENT_FAILURE.value, "key": key, "error": "outage"},
+            status=503,
+            headers=headers,
+        )
     if bad_body is not None:
         return answer(400, Outcome.BAD_REQUEST, error=bad_body)
     if path in config.permanent_failure_paths:
@@ -165,6 +209,12 @@ def parse_args(argv: Sequence[str] | None = None) -> EndpointConfig:
     )
     parser.add_argument("--record", type=Path, default=None, help="append requests as JSONL")
     parser.add_argument("--seed", type=int, default=None, help="seed latency and failures")
+    parser.add_argument(
+        "--keys-file", type=Path, default=None, help="verify signatures with these keys"
+    )
+    parser.add_argument("--signature-tolerance-s", type=int, default=signing.DEFAULT_TOLERANCE_S)
+    parser.add_argument("--outage-s", type=float, default=0.0, help="answer 503 at first")
+    parser.add_argument("--retry-after-s", type=int, default=None, help="Retry-After of the 503s")
     args = parser.parse_args(argv)
     try:
         return EndpointConfig(
@@ -176,6 +226,10 @@ def parse_args(argv: Sequence[str] | None = None) -> EndpointConfig:
             permanent_failure_paths=tuple(args.permanent_failure_path),
             record=args.record,
             seed=args.seed,
+            keys_file=args.keys_file,
+            signature_tolerance_s=args.signature_tolerance_s,
+            outage_s=args.outage_s,
+            retry_after_s=args.retry_after_s,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message
 
@@ -16,13 +16,24 @@ from streams.agents.ingestion.validation import ValidationError, parse_record
 from streams.codecs.avro import AvroSerde
 from streams.dead_letter import DeadLetter
 from streams.kafka.producer import make_producer
-from streams.loadgen.items import Item
 from streams.model import ShipmentEvent
 from streams.pipeline import INGESTED_AT_HEADER, now_ms
 from streams.settings import Settings
 from streams.topics import DLQ, EVENTS
 
 STAGE = "ingestion"
+
+
+class Generated(Protocol):
+    """A generated record (the load generator's ``Item``): a key and a JSON record or bytes."""
+
+    @property
+    def key(self) -> str | None:  # noqa: D102
+        ...
+
+    @property
+    def value(self) -> dict[str, Any] | bytes:  # noqa: D102
+        ...
 
 
 class PublishError(RuntimeError):
@@ -88,7 +99,7 @@ class EventPublisher:
         self._produce(self.dlq_topic, letter.key, letter.value, headers=letter.headers())
         self.counts["rejected"] += 1
 
-    def publish_generated(self, item: Item, index: int, source: str = "loadgen") -> None:
+    def publish_generated(self, item: Generated, index: int, source: str = "loadgen") -> None:
         """Send one load-generator item the way the real sources would.
 
         Raw bytes go to the topic as they are (for processing to dead-letter); JSON records go

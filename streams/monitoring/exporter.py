@@ -1,16 +1,14 @@
-"""Exporting a worker's own consumer lag as ``shipstream_consumer_lag``, from a Faust timer.
+"""Exporting the deployment's consumer lag as ``shipstream_consumer_lag``, from a Faust timer.
 
 The lag alerts, the dashboard and KEDA's view of lag all read the broker's numbers
 (:mod:`streams.monitoring.lag`); this module puts them on the worker's ``GET /metrics``. Every
-worker of a role exports its group's lag, so the series are duplicated per worker on purpose
-(any survivor keeps reporting); the alert rules take ``max`` per partition before summing.
+worker exports the lag of every group of the deployment (``<app id>-*``), not only its own, so
+the series are duplicated per worker on purpose (any survivor keeps reporting, also for a role
+whose last worker is down); the alert rules take ``max`` per partition before summing.
 
-Wire it in where the app is built (one line)::
-
-    from streams.monitoring import exporter
-    exporter.register(pipeline)
-
-Faust is not imported here: the app is used through its ``timer`` decorator only.
+The sampling runs in a child process (:class:`IsolatedSampler`): librdkafka's admin requests
+can abort the whole process when the broker restarts. ``streams/app.py`` registers it on every
+worker. Faust is not imported here: the app is used through its ``timer`` decorator only.
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ _child_sampler: LagSampler | None = None
 
 def _sample_in_child(bootstrap: str, group_prefix: str) -> list[PartitionLag]:
     """Runs in the sampler's process; its admin client lives as long as that process."""
-    global _child_sampler  # noqa: PLW0603  # one client per child process, reused
+    global _child_sampler  # one client per child process, reused
     if _child_sampler is None:
         _child_sampler = LagSampler(bootstrap, group_prefix=group_prefix)
     return _child_sampler.sample()
@@ -104,9 +102,10 @@ def register(
 ) -> Callable[[], Awaitable[None]]:
     """Sample this worker's consumer group every ``interval`` seconds; returns the timer body.
 
-    The blocking admin calls run in the loop's default executor (``sample_async``), so the
-    agents keep consuming while the broker answers. A failed sample is logged and retried at
-    the next tick, leaving the last values in place.
+    The blocking admin calls run in the sampler's child process (``IsolatedSampler``), so the
+    agents keep consuming while the broker answers and a librdkafka abort costs only the
+    child. A failed sample is logged and retried at the next tick, leaving the last values in
+    place.
     """
     settings = pipeline.settings
     # Every group of this deployment, not just the worker's own: when the last worker of a role

@@ -11,12 +11,13 @@ from the low watermark on (``auto.offset.reset=earliest``, as our workers use), 
 counts from there.
 
 :meth:`LagSampler.sample` makes blocking admin requests (a few round trips, bounded by
-``timeout``). Never call it on a worker's event loop; run it in a thread::
+``timeout``): never on an event loop, where ``sample_async`` runs it in a thread. The CLI
+(``shipstream lag``, ``summary``, ``rehearse``) calls it directly; a worker samples in a
+child process instead (:class:`streams.monitoring.exporter.IsolatedSampler`), because
+librdkafka can abort the process it runs in when the broker restarts.
+:class:`LagGaugeWriter` puts samples on the ``shipstream_consumer_lag`` gauge.
 
-    samples = await sampler.sample_async()        # loop.run_in_executor(None, sampler.sample)
-    gauge_writer.update(samples)                   # e.g. from an @app.timer(15.0)
-
-This module does not import faust, so the CLI, tests and exporters can use it alone.
+This module does not import faust, so the CLI, tests and the exporter can use it alone.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def base_settings() -> Settings:
     try:
         admin.check_broker(settings, timeout=5)
         httpx.get(settings.registry_url + "/subjects", timeout=5).raise_for_status()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.fail(f"the stack is not up ({exc}); run `make up` (make test does it)")
     return settings
 

@@ -40,8 +40,8 @@ from ops.prometheus.testing.server import PrivatePrometheus, static_job
 from streams.codecs import registry
 from streams.kafka import admin
 from streams.kafka.reference import publish_hubs
-from streams.rehearsal.load import LoadOptions, LoadRun
 from streams.settings import Settings
+from streams.tools.rehearsal.load import LoadOptions, LoadRun
 from tests.integration.conftest import Worker
 
 T = TypeVar("T")
@@ -237,7 +237,7 @@ def test_lag_and_worker_down_alerts_fire_and_resolve(settings: Settings, tmp_pat
 
         wait_for("alerts resolved after the restart", resolved, 150, why)
         assert load.running and load.error is None, "the load must outlast the test: " + why()
-        print(  # noqa: T201  # timings for whoever tunes the test
+        print(  # timings for whoever tunes the test
             f"\nbaseline {loaded_at - began:.0f}s; after stop: down fired {fired['down']:.0f}s, "
             f"lag fired {fired['lag']:.0f}s; resolved {time.monotonic() - restarted_at:.0f}s "
             f"after restart; total {time.monotonic() - began:.0f}s"
@@ -250,5 +250,5 @@ def test_lag_and_worker_down_alerts_fire_and_resolve(settings: Settings, tmp_pat
         for fut in client.delete_consumer_groups(groups, request_timeout=30).values():
             try:
                 fut.result(40)
-            except Exception as exc:  # noqa: BLE001  # cleanup: report, do not mask the result
-                print(f"consumer group not deleted: {exc!r}")  # noqa: T201
+            except Exception as exc:  # cleanup: report, do not mask the result
+                print(f"consumer group not deleted: {exc!r}")

@@ -18,8 +18,6 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from streams.cli.main import main
-from streams.cli.tail import iso_ms
 from streams.codecs import registry
 from streams.codecs.avro import AvroSerde
 from streams.dead_letter import DeadLetter
@@ -28,6 +26,8 @@ from streams.kafka.events import EventPublisher
 from streams.kafka.producer import make_producer
 from streams.model import EventType, ShipmentEvent
 from streams.settings import Settings
+from streams.tools.cli.main import main
+from streams.tools.console import iso_ms
 from streams.topics import CATALOGUE, DLQ, EVENTS
 from tests.integration.conftest import ROOT, env_of
 
@@ -185,7 +185,7 @@ def test_tail_follows_new_records_until_ctrl_c(settings: Settings) -> None:
     pub.publish(event("old", "F1"))
     pub.flush()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli.main", "tail", "events", "-f"],
+        [sys.executable, "-m", "streams.tools.cli.main", "tail", "events", "-f"],
         cwd=ROOT,
         env=env_of(settings),
         stdout=subprocess.PIPE,

@@ -1,6 +1,6 @@
 """Every operations command says, in one line, which service it cannot reach and what to run.
 
-Real processes (``python -m streams.cli.main``) against a closed port, as a user would see it:
+Real processes (``python -m streams.tools.cli.main``) against a closed port, as a user would see it:
 exit code 2, one line on stderr naming the address and ``make up``, no traceback.
 """
 
@@ -34,7 +34,7 @@ def closed_port() -> int:
 
 def start(settings: Settings, *argv: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "streams.cli.main", *argv],
+        [sys.executable, "-m", "streams.tools.cli.main", *argv],
         cwd=ROOT,
         env=env_of(settings, **env),
         stdout=subprocess.PIPE,

@@ -19,7 +19,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.cli import reconcile
 from streams.codecs import registry
 from streams.codecs.avro import AvroSerde
 from streams.kafka import admin, reader
@@ -27,6 +26,7 @@ from streams.kafka.events import EventPublisher
 from streams.kafka.reference import publish_hubs
 from streams.pipeline import INGESTED_AT_HEADER
 from streams.settings import Settings
+from streams.tools import reconciliation
 from streams.topics import DLQ, EVENTS
 from tests.ingest_bodies import bodies
 from tests.integration.conftest import Worker
@@ -251,7 +251,7 @@ def test_raw_bytes_on_the_events_topic_end_applied_or_dead_lettered(fuzz_stack) 
 def test_every_record_on_the_events_topic_is_accounted_for(fuzz_stack) -> None:  # type: ignore[no-untyped-def]
     """Runs after the two above: the fuzzed records, from HTTP and raw, all reconcile."""
     settings_, worker = fuzz_stack
-    result = settle(lambda: reconcile.compute(settings_), lambda r: r.ok, timeout=90)
+    result = settle(lambda: reconciliation.compute(settings_), lambda r: r.ok, timeout=90)
     assert result.ok, result.summary()
     assert result.inputs >= 50 and result.dead_lettered >= 1
     assert worker.proc is not None and worker.proc.poll() is None, worker.tail()

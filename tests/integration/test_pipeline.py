@@ -18,7 +18,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from streams.cli import reconcile
 from streams.codecs import registry
 from streams.codecs.avro import AvroSerde
 from streams.kafka import admin, reader
@@ -26,6 +25,7 @@ from streams.kafka.events import EventPublisher
 from streams.kafka.partitioner import partition_for
 from streams.kafka.reference import publish_hubs
 from streams.settings import Settings
+from streams.tools import reconciliation
 from streams.topics import ACTIONS, DECISIONS, DLQ, EVENTS
 from tests.integration.conftest import ROOT, Worker, env_of
 
@@ -302,7 +302,7 @@ def test_every_input_record_is_accounted_for(stack) -> None:  # type: ignore[no-
     while httpx.get(f"{worker.url}/shipments/REC-1").status_code != 200:
         assert time.monotonic() < deadline
         time.sleep(1)
-    result = reconcile.compute(settings)
+    result = reconciliation.compute(settings)
     assert result.ok, result.summary()
     assert result.inputs >= 1 and result.lost == 0
     assert httpx.get(f"{worker.url}/shipments/NOPE").status_code == 404
@@ -334,7 +334,7 @@ def test_ingest_file_replays_valid_lines_and_dead_letters_the_rest(stack, tmp_pa
     path = tmp_path / "replay.jsonl"
     path.write_text("\n".join(lines) + "\n")
     out = subprocess.run(
-        [sys.executable, "-m", "streams.cli.main", "ingest", str(path)],
+        [sys.executable, "-m", "streams.tools.cli.main", "ingest", str(path)],
         cwd=ROOT,
         env=env_of(settings),
         capture_output=True,

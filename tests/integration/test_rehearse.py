@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from streams.cli import main as cli
 from streams.codecs import registry
 from streams.kafka import admin
 from streams.kafka.reference import publish_hubs
-from streams.rehearsal.report import PLOTS
 from streams.settings import Settings
+from streams.tools.cli import main as cli
+from streams.tools.rehearsal.report import PLOTS
 from tests.integration.conftest import ROOT, Worker
 
 pytestmark = pytest.mark.integration

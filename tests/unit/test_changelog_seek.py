@@ -9,7 +9,7 @@ from typing import Any
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-from streams.kafka import changelog_seek
+from streams.patches import changelog_seek
 
 A = TP("app-shipments-changelog", 0)
 B = TP("app-shipments-changelog", 1)
@@ -38,6 +38,6 @@ def test_recovery_seeks_a_negative_offset_as_the_start() -> None:
     changelog_seek.install()
     consumer = FakeConsumer()
     offsets: Counter[Any] = Counter({A: -2, B: 7})
-    seek = Recovery._seek_offsets  # noqa: SLF001  # the patched method under test
+    seek = Recovery._seek_offsets  # the patched method under test
     asyncio.run(seek(object(), consumer, {A, B}, offsets, "standby"))  # type: ignore[arg-type]
     assert consumer.seeks == [{A: 0, B: 7}]

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from streams.cli.dlq import (
+from streams.dead_letter import DeadLetter
+from streams.kafka.reader import Record
+from streams.tools.cli.dlq import (
     Letter,
     describe,
     dlq_order,
@@ -15,9 +17,7 @@ from streams.cli.dlq import (
     select,
     summary,
 )
-from streams.cli.main import parser
-from streams.dead_letter import DeadLetter
-from streams.kafka.reader import Record
+from streams.tools.cli.main import parser
 
 EVENTS = "t.shipments.events"
 VALID = {

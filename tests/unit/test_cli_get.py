@@ -5,9 +5,9 @@ import argparse
 import httpx
 import pytest
 
-from streams.cli import get
-from streams.cli.main import main
 from streams.settings import Settings
+from streams.tools.cli import get
+from streams.tools.cli.main import main
 
 
 def test_url_defaults_to_the_configured_worker_and_escapes_the_id() -> None:

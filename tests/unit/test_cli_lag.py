@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from streams.cli.lag import as_json, render
-from streams.cli.main import parser
 from streams.monitoring.lag import PartitionLag
+from streams.tools.cli.lag import as_json, render
+from streams.tools.cli.main import parser
 
 SAMPLES = [
     PartitionLag("g1", "t.events", 0, 4, 0, 10),

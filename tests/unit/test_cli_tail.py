@@ -5,19 +5,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.cli.main import parser
-from streams.cli.tail import (
+from streams.kafka.reader import Record
+from streams.settings import Settings
+from streams.tools.cli.main import parser
+from streams.tools.cli.tail import (
     StartAt,
-    ValueDecoder,
-    json_default,
     parse_time,
-    raw_value,
     record_json,
     start_of,
     start_offsets,
 )
-from streams.kafka.reader import Record
-from streams.settings import Settings
+from streams.tools.console import json_default
+from streams.tools.records import ValueDecoder, raw_value
 from streams.topics import DLQ, UPDATES
 
 NOW = 1_795_600_000_000

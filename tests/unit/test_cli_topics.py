@@ -1,8 +1,13 @@
 from __future__ import annotations
 
-from streams.cli.main import parser
-from streams.cli.topics import TopicInfo, human_ms, render, resolve, table
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from streams.errors import ShipstreamError
 from streams.settings import Settings
+from streams.tools.cli.main import parser
+from streams.tools.cli.topics import TopicInfo, _retrying, human_ms, render
+from streams.tools.console import resolve, table
 from streams.topics import DLQ, EVENTS, HUB_ARRIVALS, HUBS
 
 
@@ -52,3 +57,28 @@ def test_drift_from_the_catalogue_is_reported() -> None:
 def test_arguments() -> None:
     a = parser().parse_args(["topics", "--all", "--json"])
     assert a.all and a.json and not a.brief
+
+
+def test_admin_requests_are_retried_while_the_broker_says_so() -> None:
+    answers = [KafkaException(KafkaError(KafkaError.LEADER_NOT_AVAILABLE)), "described"]
+
+    def request() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert _retrying("describe", Settings(), request) == "described"
+    assert answers == []
+
+
+def test_a_permanent_admin_error_is_not_retried() -> None:
+    calls = []
+
+    def request() -> str:
+        calls.append(1)
+        raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+
+    with pytest.raises(ShipstreamError, match="describe failed on Kafka"):
+        _retrying("describe", Settings(), request)
+    assert calls == [1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from streams.agents.decision.decider import Decider, Outcome
 from streams.agents.decision.rules import R7_SILENCE_MS
 from streams.messages import Arrival, EventUpdate
 from streams.model import Decision, EventType, ExceptionCode, Hub, ServiceLevel, ShipmentEvent
+from tables.writeback import WriteBack
 
 T0 = 1_767_225_600_000
 H = 3_600_000
@@ -43,7 +44,7 @@ class Emitted:
         self.decisions.append(d)
 
 
-def decider(table: dict[str, Any] | None = None, **kw: Any) -> tuple[Decider, Emitted]:
+def decider(table: MutableMapping[str, Any] | None = None, **kw: Any) -> tuple[Decider, Emitted]:
     emitted = Emitted()
     d = Decider(
         {} if table is None else table, {}, HUBS, emitted, lambda sid: 0, clock=lambda: T0, **kw
@@ -243,14 +244,16 @@ def test_r7_index_is_rebuilt_from_the_table_after_a_rebalance() -> None:
     assert asyncio.run(other.on_tick(0)) == 0  # once per silence
 
 
-def test_deferred_writes_reach_the_table_only_when_handed_over() -> None:
+def test_writes_through_a_write_back_reach_the_table_only_when_taken() -> None:
     table: dict[str, Any] = {}
-    d, emitted = decider(table, defer_writes=True)
+    writes: WriteBack[str, Any] = WriteBack(table)
+    d, emitted = decider(writes)
     created, arrived, *_ = lifecycle()
+    writes.at(0)
     asyncio.run(d.on_update(created, 0))
     asyncio.run(d.on_update(arrived, 0))  # reads its own pending value, not the empty table
     assert table == {} and [x.rule for x in emitted.decisions] == ["R4", "R5"]
-    writes = d.take_writes()
-    assert set(writes) == {"s"} and writes["s"][0] == 0 and d.take_writes() == {}
-    table.update({sid: value for sid, (_, value) in writes.items()})
+    taken = writes.take()
+    assert list(taken) == [0] and [k for k, _ in taken[0]] == ["s"] and writes.take() == {}
+    table.update(taken[0])
     assert d.load("s").next_seq == 3

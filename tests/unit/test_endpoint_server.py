@@ -176,3 +176,39 @@ def test_command_line_rejects_bad_rate(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--failure-rate", "2"])
     assert "failure_rate" in capsys.readouterr().err
+
+
+async def test_signatures_are_verified_per_path_and_bad_ones_counted(make_client, tmp_path):
+    import secrets
+
+    from streams import signing
+
+    hold, other = secrets.token_hex(32), secrets.token_hex(32)
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"/dispatch/hold": [hold], "*": [other]}))
+    client = await make_client(keys_file=keys)
+    body = b'{"action": "HOLD"}'
+
+    async def send(path: str, secret: str, tamper: bool = False, key: str = "d-1"):
+        headers = {"Idempotency-Key": key, "Content-Type": "application/json"}
+        headers.update(signing.sign([secret.encode()], body))
+        return await client.post(path, data=body + (b" " if tamper else b""), headers=headers)
+
+    assert (await send("/dispatch/hold", hold)).status == 200
+    assert (await send("/dispatch/close", other, key="d-2")).status == 200  # the '*' key
+    refused = await send("/dispatch/hold", other, key="d-3")  # another endpoint's key
+    assert refused.status == 401
+    assert (await refused.json())["reason"] == signing.MISMATCH
+    assert (await send("/dispatch/hold", hold, tamper=True, key="d-4")).status == 401
+    unsigned = await client.post("/dispatch/hold", data=body, headers={"Idempotency-Key": "d-5"})
+    assert unsigned.status == 401 and (await unsigned.json())["reason"] == signing.MISSING
+    summary = await (await client.get("/received")).json()
+    assert summary["applied"] == 2 and summary["unauthorized"] == 3
+
+
+async def test_an_outage_answers_503_with_retry_after_then_recovers(make_client):
+    client = await make_client(outage_s=0.3, retry_after_s=2)
+    first = await post(client, "d-1")
+    assert first.status == 503 and first.headers["Retry-After"] == "2"
+    await asyncio.sleep(0.35)
+    assert (await post(client, "d-1")).status == 200

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import math
 
-from streams.histogram import merge, parse_buckets, quantile
+from streams.tools.histogram import merge, parse_buckets, quantile
 
 TEXT = """\
 # TYPE shipstream_decision_latency_seconds histogram

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from streams.agents.communication.inflight import InOrderAcker
+from streams.patches.inflight import InOrderAcker
 
 
 class Event:

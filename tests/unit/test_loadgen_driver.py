@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
-from streams.loadgen.driver import drive
-from streams.loadgen.profiles import constant, surge
-from streams.loadgen.progress import Progress
+from streams.tools.loadgen.driver import drive
+from streams.tools.loadgen.profiles import constant, surge
+from streams.tools.loadgen.progress import Progress
 
 
 class FakeClock:

@@ -11,10 +11,10 @@ import fastavro
 import pytest
 from fastavro.validation import validate
 
-from streams.loadgen.config import LifecycleConfig
-from streams.loadgen.items import Fate, Item, ItemKind
-from streams.loadgen.stream import generate_items
 from streams.reference.hubs import hubs_by_code, load_hubs
+from streams.tools.loadgen.config import LifecycleConfig
+from streams.tools.loadgen.items import Fate, Item, ItemKind
+from streams.tools.loadgen.stream import generate_items
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "shipstream.ShipmentEvent.avsc"
 HOUR = 3_600_000

@@ -6,11 +6,11 @@ import itertools
 import random
 from collections import Counter
 
-from streams.loadgen.config import LifecycleConfig
-from streams.loadgen.items import ItemKind
-from streams.loadgen.network import Network
-from streams.loadgen.stream import generate_items
 from streams.reference.hubs import load_hubs
+from streams.tools.loadgen.config import LifecycleConfig
+from streams.tools.loadgen.items import ItemKind
+from streams.tools.loadgen.network import Network
+from streams.tools.loadgen.stream import generate_items
 
 
 def test_routes_get_strictly_closer_to_the_destination():

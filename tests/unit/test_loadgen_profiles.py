@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.loadgen.profiles import Constant, Surge, constant, surge
+from streams.tools.loadgen.profiles import Constant, Surge, constant, surge
 
 
 def test_constant_is_constant():

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import itertools
 
-from streams.loadgen.config import LifecycleConfig
-from streams.loadgen.driver import drive
-from streams.loadgen.profiles import constant
-from streams.loadgen.stream import generate_items
-from streams.loadgen.summary import StreamSummary, counted, summarize
+from streams.tools.loadgen.config import LifecycleConfig
+from streams.tools.loadgen.driver import drive
+from streams.tools.loadgen.profiles import constant
+from streams.tools.loadgen.stream import generate_items
+from streams.tools.loadgen.summary import StreamSummary, counted, summarize
 
 CONFIG = LifecycleConfig(seed=11, concurrency=100, p_malformed=0.02, p_duplicate=0.05)
 

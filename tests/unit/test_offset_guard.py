@@ -13,9 +13,9 @@ from faust.transport.consumer import Consumer
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.kafka import offset_guard
-from streams.kafka.offset_guard import ProvenGaps, head_hole, uncovered
 from streams.metrics import Metrics
+from streams.patches import offset_guard
+from streams.patches.offset_guard import ProvenGaps, head_hole, uncovered
 
 TOPIC = "shipments.events"
 PART = TP(TOPIC, 6)

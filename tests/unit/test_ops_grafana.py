@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.monitoring.names import exported_names, promql_metric_names, unknown_names
+from streams.tools.metric_names import exported_names, promql_metric_names, unknown_names
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "ops" / "grafana"

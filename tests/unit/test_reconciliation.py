@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from streams.reconciliation import reconcile
+from streams.tools.reconciliation import reconcile
 
 
 def test_every_input_accounted_for() -> None:

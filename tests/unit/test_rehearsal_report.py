@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from streams.rehearsal import analysis, report, slo
-from streams.rehearsal.sampling import Sample
+from streams.tools.rehearsal import analysis, report, slo
+from streams.tools.rehearsal.sampling import Sample
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from streams.rehearsal.runner import Runner
-from streams.rehearsal.sources import Counters
+from streams.tools.rehearsal.runner import Runner
+from streams.tools.rehearsal.sources import Counters
 
 
 @dataclass

@@ -6,13 +6,13 @@ import math
 
 import pytest
 
-from streams.rehearsal.sampling import (
+from streams.tools.rehearsal.sampling import (
     Differ,
     Observation,
     buckets_delta,
     counter_delta,
 )
-from streams.rehearsal.sources import Counters
+from streams.tools.rehearsal.sources import Counters
 
 INF = math.inf
 

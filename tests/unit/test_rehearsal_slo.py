@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from streams.rehearsal import analysis, slo
-from streams.rehearsal.sampling import Sample
+from streams.tools.rehearsal import analysis, slo
+from streams.tools.rehearsal.sampling import Sample
 
 
 def sample(

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from streams.metrics import Metrics
-from streams.rehearsal.sources import (
+from streams.tools.rehearsal.sources import (
     PrometheusApi,
     SourceError,
     WorkerEndpoints,

@@ -38,3 +38,23 @@ def test_future_skew_defaults_to_an_hour() -> None:
 def test_group_per_role() -> None:
     assert Settings(role="processing").group_id == "shipstream-processing"
     assert Settings().roles == ("ingestion", "processing", "decision", "communication")
+
+
+def test_webhook_settings_round_trip_through_the_environment(tmp_path) -> None:
+    env = {
+        "SHIPSTREAM_INGEST_AUTH": "hmac",
+        "SHIPSTREAM_INGEST_KEYS_FILE": str(tmp_path / "ingest.json"),
+        "SHIPSTREAM_INGEST_MAX_RECORDS": "50",
+        "SHIPSTREAM_DELIVERY_KEYS_FILE": str(tmp_path / "delivery.json"),
+        "SHIPSTREAM_DELIVERY_RETRY_BUDGET_S": "600",
+    }
+    s = from_env(env)
+    assert s.webhooks.ingest_auth == "hmac" and s.webhooks.ingest_max_records == 50
+    assert s.webhooks.delivery_retry_budget_s == 600
+    assert from_env(s.to_env()) == s
+    assert from_env({}).webhooks.ingest_auth == "none"  # local default; manifests set hmac
+
+
+def test_hmac_ingest_needs_a_key_file() -> None:
+    with pytest.raises(SettingsError, match="SHIPSTREAM_INGEST_KEYS_FILE"):
+        from_env({"SHIPSTREAM_INGEST_AUTH": "hmac"})

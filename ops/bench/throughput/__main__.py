@@ -240,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not consistency["agree"]:
         lines.append(f"WARNING: the peers' counts differ: {consistency['counts']}")
     for line in lines:
-        print(line, flush=True)  # noqa: T201  # a benchmark's output is its figures
+        print(line, flush=True)  # a benchmark's output is its figures
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(body, indent=2, default=str) + "\n")
     title = (
@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs ({time.strftime('%Y-%m-%d')})"
     )
     chart(rows, a.png, title)
-    print(f"written {a.out} and {a.png}", flush=True)  # noqa: T201
+    print(f"written {a.out} and {a.png}", flush=True)
     return 1 if any(m.error for m in measurements) else 0
 
 
@@ -288,7 +288,7 @@ def _cleanup(bench: Bench | None, base: Settings, keep_topics: bool) -> None:
             client = admin.admin(base)
             names = [t for t in client.list_topics(timeout=10).topics if base.app_id in t]
             admin.delete_topics(base, names)
-        except Exception as exc:  # noqa: BLE001  # the broker may be gone already
+        except Exception as exc:  # the broker may be gone already
             log.warning("could not delete the topics of %s: %s", base.app_id, exc)
     if bench is not None:
         for path in bench.work_dir.glob("*/data"):

@@ -22,10 +22,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from streams.kafka import reader
 from streams.kafka.events import EventPublisher
 from streams.kafka.producer import make_producer
-from streams.loadgen.config import LifecycleConfig
-from streams.loadgen.stream import generate_items
-from streams.loadgen.summary import StreamSummary, counted
 from streams.settings import Settings
+from streams.tools.loadgen.config import LifecycleConfig
+from streams.tools.loadgen.stream import generate_items
+from streams.tools.loadgen.summary import StreamSummary, counted
 
 log = logging.getLogger(__name__)
 

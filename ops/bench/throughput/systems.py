@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import subprocess
 import time
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from typing import Any
 
 import httpx
 from confluent_kafka.admin import NewTopic
+from prometheus_client.parser import text_string_to_metric_families
 
 from ops.bench.throughput.data import copy_topic, first_timestamp
 from ops.bench.throughput.peer import PeerConfig
@@ -45,21 +45,20 @@ log = logging.getLogger(__name__)
 #: A shipstream run that handles no record for this long while lag remains has failed.
 STALL_S = 120.0
 
-_EVENTS_TOTAL = re.compile(r"^shipstream_events_total\{([^}]*)\}\s+(\S+)$", re.MULTILINE)
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
-
 
 def events_total(metrics_text: str) -> dict[str, float]:
     """``shipstream_events_total`` of a worker's ``/metrics`` text as ``{"stage/outcome": n}``."""
     out: dict[str, float] = {}
-    for match in _EVENTS_TOTAL.finditer(metrics_text):
-        labels = dict(_LABEL.findall(match.group(1)))
-        key = f"{labels.get('stage', '?')}/{labels.get('outcome', '?')}"
-        out[key] = out.get(key, 0.0) + float(match.group(2))
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name != "shipstream_events_total":
+                continue
+            key = f"{sample.labels.get('stage', '?')}/{sample.labels.get('outcome', '?')}"
+            out[key] = out.get(key, 0.0) + sample.value
     return out
 
 
-class SystemError_(RuntimeError):  # noqa: N801  # SystemError is a builtin
+class SystemError_(RuntimeError):  # SystemError is a builtin
     """A system did not finish; the message says where to look."""
 
 

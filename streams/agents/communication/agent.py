@@ -6,22 +6,38 @@ circuit breaker, so a slow or failing endpoint delays only its own actions; at m
 are acked in offset order (``inflight.InOrderAcker``), so the committed offset never passes a
 delivery still in flight: a crash re-delivers what was in flight, which is harmless because
 the ``Idempotency-Key`` makes the endpoint answer 409 (DUPLICATE) the second time.
+
+A delivery retries for at most ``SHIPSTREAM_DELIVERY_RETRY_BUDGET_S`` (plus one request's
+timeout), so an endpoint's outage holds its partitions' commits back for that long at most,
+never forever, and every decision still ends DELIVERED, DUPLICATE or FAILED_* in
+``shipments.actions``. While deliveries wait, their events stay unacked: a crash re-delivers
+them, and a rebalance waits for them (faust's ``stream_wait_empty``) — up to the budget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Mapping
+from pathlib import Path
 
 import aiohttp
 from faust.types import EventT, StreamT
+from tenacity import before_sleep_log, retry, retry_if_exception_type, wait_fixed
 
+from streams import signing
 from streams import topics as cat
-from streams.agents.communication.delivery import Deliverer, Endpoint, RetryPolicy
-from streams.agents.communication.inflight import Entry, InOrderAcker
+from streams.agents.communication.delivery import (
+    Deliverer,
+    Endpoint,
+    Reply,
+    RetryPolicy,
+    retry_after_s,
+)
 from streams.errors import DecodeError, Reason, ServiceUnavailable
 from streams.model import ActionResult, ActionStatus, Decision
+from streams.patches.inflight import Entry, InOrderAcker
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -29,23 +45,44 @@ log = logging.getLogger(__name__)
 STAGE = "communication"
 MAX_IN_FLIGHT = 512
 HTTP_TIMEOUT_S = 10.0
+REGISTRY_RETRY_S = 2.0
+#: The most of an endpoint's answer that is read: only its status and headers matter.
+MAX_RESPONSE_BYTES = 64 * 1024
 
 
 class AiohttpTransport:
-    """POSTs through one shared aiohttp session (made lazily inside the worker's loop)."""
+    """POSTs through one shared aiohttp session (made lazily inside the worker's loop).
 
-    def __init__(self, timeout_s: float = HTTP_TIMEOUT_S) -> None:
+    Redirects are not followed (a 3xx is the answer), at most ``MAX_RESPONSE_BYTES`` of a body
+    are read, and https endpoints are verified against ``ca_file`` when given (else the
+    system's CAs).
+    """
+
+    def __init__(self, timeout_s: float = HTTP_TIMEOUT_S, ca_file: Path | None = None) -> None:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.ca_file = ca_file
         self.session: aiohttp.ClientSession | None = None
 
-    async def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
-        """POST and return the HTTP status; connection failures become OSError."""
+    def _session(self) -> aiohttp.ClientSession:
         if self.session is None or self.session.closed:
-            self.session = aiohttp.ClientSession(timeout=self.timeout)
+            tls = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+            self.session = aiohttp.ClientSession(
+                timeout=self.timeout, connector=aiohttp.TCPConnector(ssl=tls)
+            )
+        return self.session
+
+    async def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> Reply:
+        """POST and return the answer; connection failures become OSError."""
         try:
-            async with self.session.post(url, data=body, headers=dict(headers)) as resp:
-                await resp.read()
-                return resp.status
+            async with self._session().post(
+                url, data=body, headers=dict(headers), allow_redirects=False
+            ) as resp:
+                await resp.content.read(MAX_RESPONSE_BYTES)
+                return Reply(
+                    resp.status,
+                    retry_after_s(resp.headers.get("Retry-After")),
+                    resp.headers.get("Location"),
+                )
         except aiohttp.ClientError as exc:
             raise OSError(str(exc)) from exc
 
@@ -56,19 +93,37 @@ def register(p: Pipeline) -> None:
     metrics = p.metrics
     serde = p.serde(cat.DECISIONS)
     actions = p.topic(cat.ACTIONS)
+    hooks = s.webhooks
+    keys = signing.load_keys(hooks.delivery_keys_file) if hooks.delivery_keys_file else None
     endpoints = {
-        action: Endpoint(s.endpoint_url + path, concurrency=s.endpoint_concurrency)
+        action: Endpoint(
+            s.endpoint_url + path,
+            concurrency=s.endpoint_concurrency,
+            secrets=keys.for_path(path) if keys else (),
+        )
         for action, path in s.endpoint_paths.items()
     }
-    deliverer = Deliverer(endpoints, AiohttpTransport(), RetryPolicy(attempts=s.delivery_attempts))
+    if keys is None:
+        log.warning("SHIPSTREAM_DELIVERY_KEYS_FILE is not set: deliveries are not signed")
+    elif unsigned := sorted(a for a, e in endpoints.items() if not e.secrets):
+        msg = f"{hooks.delivery_keys_file} has no key for the endpoints of {unsigned} (nor '*')"
+        raise signing.KeyFileError(msg)
+    policy = RetryPolicy(
+        attempts=s.delivery_attempts,
+        cap_s=hooks.delivery_backoff_cap_s,
+        budget_s=hooks.delivery_retry_budget_s,
+    )
+    transport = AiohttpTransport(hooks.delivery_timeout_s, hooks.delivery_ca_file)
+    deliverer = Deliverer(endpoints, transport, policy)
 
+    # The registry being down is not the record's fault: wait for it, never dead-letter.
+    @retry(
+        retry=retry_if_exception_type(ServiceUnavailable),
+        wait=wait_fixed(REGISTRY_RETRY_S),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+    )
     async def decode(event: EventT) -> Decision:
-        while True:
-            try:
-                return Decision.from_avro(serde.decode(event.message.value))
-            except ServiceUnavailable as exc:
-                log.warning("%s; retrying", exc)
-                await asyncio.sleep(2)
+        return Decision.from_avro(serde.decode(event.message.value))
 
     async def deliver(event: EventT) -> None:
         try:

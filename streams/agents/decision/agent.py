@@ -1,10 +1,12 @@
 """Decision role: Faust wiring around :class:`Decider` (rules, order, R7) and its tables.
 
-Updates are read in batches (``take_events``). The decisions of a whole batch are sent, then
-acknowledged together, and only then does the table record them: a decision never enters the
-memory before the broker has it (a crash in between re-takes it with the same id, and
-``sent.py`` skips what a previous owner committed). One round trip per batch instead of one
-per decision is what lets the producer batch (linger) without stalling the stream.
+Updates arrive in batch records (``streams.messages``) and are read in batches of records
+(``take_events``). The decisions of a whole batch are sent, then acknowledged together, and
+only then do the tables record them (one write per shipment and batch, ``tables.writeback``):
+a decision never enters the memory before the broker has it (a crash in between re-takes it
+with the same id, and ``sent.py`` skips what a previous owner committed). One round trip per
+batch instead of one per decision is what lets the producer batch (linger) without stalling
+the stream.
 
 R7 has no triggering event, so a timer sends a *tick* into each assigned partition of the
 updates topic at least every 10 s; the tick is handled inside the stream, where table writes
@@ -24,11 +26,12 @@ from streams import topics as cat
 from streams.agents.decision.decider import Decider
 from streams.agents.decision.sent import SentDecisions, kafka_loader
 from streams.errors import Reason
-from streams.kafka import event_context
 from streams.kafka.partitioner import partition_for
 from streams.model import Decision
+from streams.patches import table_io
 from streams.pipeline import Pipeline, now_ms
 from tables import decision_memory, hubs
+from tables.writeback import WriteBack
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +99,24 @@ def register(p: Pipeline) -> None:
                 await asyncio.sleep(ACK_RETRY_S)
                 in_flight.append((d, ingested, await send(d, ingested)))
 
+    memory = decision_memory.declare(app, p.settings)
+    stream_time = decision_memory.declare_stream_time(app, p.settings)
+    memory_io, stream_time_io = p.table_io(memory), p.table_io(stream_time, table_io.JSON)
+    memory_writes: WriteBack[str, bytes] = WriteBack(memory, memory_io.read)
+    # stream_time is keyed by partition number: a key is read in its own partition, also from
+    # the R7 timer, outside any batch.
+    stream_time_writes: WriteBack[str, int] = WriteBack(
+        stream_time, lambda _current, key: stream_time_io.read(int(key), key)
+    )
     decider = Decider(
-        decision_memory.declare(app, p.settings),
-        decision_memory.declare_stream_time(app, p.settings),
+        memory_writes,
+        stream_time_writes,
         hub_view,
         emit,
         lambda sid: partition_for(sid, partitions),
         clock=now_ms,
         max_waiting=p.settings.max_waiting_updates,
         on_gap_skipped=metrics.order_gaps_skipped.inc,
-        defer_writes=True,
     )
     metrics.updates_waiting.set_function(decider.waiting_updates)
     metrics.updates_waiting_oldest.set_function(decider.oldest_wait_s)
@@ -121,12 +132,12 @@ def register(p: Pipeline) -> None:
         message = event.message
         try:
             await sent.prepare(message.partition, int(message.timestamp * 1000))
-            payload = messages.decode(message.value or b"")
-            if isinstance(payload, messages.Tick):
-                await decider.on_tick(message.partition)
-                return
-            outcome = await decider.on_update(payload, message.partition)
-            metrics.events.labels(STAGE, outcome.value).inc()
+            for payload in messages.decode_batch(message.value or b""):
+                if isinstance(payload, messages.Tick):
+                    await decider.on_tick(message.partition)
+                    continue
+                outcome = await decider.on_update(payload, message.partition)
+                metrics.events.labels(STAGE, outcome.value).inc()
         except Exception as exc:  # a bug must not stop the worker: keep the record
             log.exception("decision failed for %s", message.tp)
             await p.dead_letter_event(event, exc, STAGE, Reason.INTERNAL_ERROR)
@@ -135,17 +146,14 @@ def register(p: Pipeline) -> None:
         await hub_view.wait_ready()
         # faust's StreamT does not declare take_events; its Stream has it.
         async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            by_partition = {}
             for event in events:
-                by_partition[event.message.partition] = event
-                with event_context.current(event):
-                    await handle(event)
+                memory_writes.at(event.message.partition)
+                stream_time_writes.at(event.message.partition)
+                await handle(event)
             await acknowledged()
-            # Now the memory may say so: each value on behalf of an event of its partition,
-            # so it lands in that partition's changelog and store.
-            for sid, (partition, value) in decider.take_writes().items():
-                with event_context.current(by_partition[partition]):
-                    decider.table[sid] = value
+            # Now the memory may say so, in each partition's store and changelog.
+            await memory_io.write(memory_writes.take())
+            await stream_time_io.write(stream_time_writes.take())
 
     async def tick() -> None:
         """Ask each assigned partition whose stream time moved to run R7."""

@@ -1,8 +1,9 @@
 """The decision role's logic: updates back in each shipment's order, rules, R7; no faust here.
 
 The Faust wiring (``agent.py``) hands every update and tick to a :class:`Decider` together
-with the tables as plain mappings, and gives it an ``emit`` that returns once the broker has
-acknowledged a decision. Crash consistency rests on two orders kept here:
+with the tables as plain mappings and an ``emit`` for decisions. The wiring passes write-back
+overlays (``tables.writeback``) and hands their writes to the tables only once the broker has
+acknowledged every decision of the batch. Crash consistency rests on two orders:
 
 - a shipment's updates are evaluated in ``seq`` order (the order processing applied its
   events): one that runs ahead of a missing seq waits in the shipment's :class:`Track`, in
@@ -66,7 +67,6 @@ class Decider:
         clock: Callable[[], int],
         max_waiting: int = 1000,
         on_gap_skipped: Callable[[], None] = lambda: None,
-        defer_writes: bool = False,
     ) -> None:
         self.table = table
         self.stream_time = stream_time
@@ -80,17 +80,12 @@ class Decider:
         self.waiting: dict[str, tuple[int, int]] = {}  # shipment -> (count, since ms)
         self.on_gap_skipped = on_gap_skipped
         self.rebuild_needed = True
-        #: With ``defer_writes``, table values wait here (shipment -> (partition, bytes)) until
-        #: the caller has the acks of the decisions they remember, then ``take_writes``.
-        self.defer_writes = defer_writes
-        self.pending: dict[str, tuple[int, bytes]] = {}
 
     # -- updates --------------------------------------------------------------------------
 
     def load(self, shipment_id: str) -> Track:
         """The shipment's track (a new one for a shipment never seen)."""
-        pending = self.pending.get(shipment_id)
-        value = pending[1] if pending is not None else self.table.get(shipment_id)
+        value = self.table.get(shipment_id)
         if value is None:
             return Track(shipment_id=shipment_id)
         return Track.from_value(shipment_id, value)
@@ -166,19 +161,8 @@ class Decider:
         return replace(track, next_seq=update.seq + 1, state=state, memory=memory)
 
     def _store(self, track: Track, partition: int) -> None:
-        self._write(track.shipment_id, track.to_bytes(), partition)
+        self.table[track.shipment_id] = track.to_bytes()
         self._note(partition, track)
-
-    def _write(self, shipment_id: str, value: bytes, partition: int) -> None:
-        if self.defer_writes:
-            self.pending[shipment_id] = (partition, value)
-        else:
-            self.table[shipment_id] = value
-
-    def take_writes(self) -> dict[str, tuple[int, bytes]]:
-        """The deferred table values (shipment -> (partition, bytes)), handed over once."""
-        writes, self.pending = self.pending, {}
-        return writes
 
     def _note(self, partition: int, track: Track) -> None:
         sid = track.shipment_id
@@ -230,7 +214,7 @@ class Decider:
             if decision is not None:
                 await self.emit(decision, None, partition)
                 track = replace(track, memory=track.memory.remember(decision))
-                self._write(sid, track.to_bytes(), partition)
+                self.table[sid] = track.to_bytes()
                 escalated += 1
             self._note(partition, track)
         return escalated

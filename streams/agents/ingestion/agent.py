@@ -5,6 +5,13 @@ whole is refused (400/413) only when it cannot be read at all, and then it is de
 too, so nothing sent to shipstream disappears without a trace. A record that fails in a way
 nobody foresaw is dead-lettered as ``internal_error`` rather than failing its batch; only a
 broker that cannot take even the dead letter makes the answer a 503 (retry the batch).
+
+Before any of that, ``guard.Guard`` decides whether the request may be handled at all (a
+signature under ``SHIPSTREAM_INGEST_AUTH=hmac``, the records cap, the carrier's rate): those
+refusals (401, 413 ``too_many_records``, 429) are not dead-lettered — the sender is told what
+to fix and sends again, and an unauthenticated sender cannot write to the DLQ. At most
+``SHIPSTREAM_INGEST_MAX_IN_FLIGHT`` requests are handled at once (503 beyond), and a body
+must arrive within ``SHIPSTREAM_INGEST_READ_TIMEOUT_S`` (408).
 """
 
 from __future__ import annotations
@@ -14,9 +21,12 @@ import logging
 from typing import Any
 
 from faust import web as fweb
+from prometheus_client import Counter
 
+from streams import signing
 from streams import topics as cat
 from streams.agents.ingestion.body import BodyError, RawRecord, split_body
+from streams.agents.ingestion.guard import Guard, Refusal
 from streams.agents.ingestion.validation import ValidationError, parse_record
 from streams.dead_letter import DeadLetter
 from streams.errors import Reason, RegistryError, ServiceUnavailable
@@ -53,6 +63,22 @@ def register(p: Pipeline) -> None:
     metrics = p.metrics
     limit = p.settings.max_body_bytes
     skew_ms = p.settings.max_future_skew_ms
+    hooks = p.settings.webhooks
+    keys = signing.load_keys(hooks.ingest_keys_file) if hooks.ingest_keys_file else None
+    guard = Guard(hooks, keys)
+    if not guard.signed:
+        log.warning(
+            "SHIPSTREAM_INGEST_AUTH=none: POST /ingest accepts UNSIGNED requests from anyone "
+            "who reaches this worker; use it for local runs only and set "
+            "SHIPSTREAM_INGEST_AUTH=hmac with SHIPSTREAM_INGEST_KEYS_FILE in production"
+        )
+    refused = Counter(
+        "shipstream_ingest_refused_total",
+        "POST /ingest requests refused as a whole, by HTTP status and reason",
+        ["status", "reason"],
+        registry=metrics.registry,
+    )
+    in_flight = 0
 
     async def reject(
         rec: RawRecord, reason: str, message: str, error_class: str = "ValidationError"
@@ -102,7 +128,42 @@ def register(p: Pipeline) -> None:
         """Carrier webhooks and other sources post here."""
 
         async def post(self, request: fweb.Request, *args: Any, **kwargs: Any) -> fweb.Response:
-            body, too_large = await _read_limited(request, limit)
+            nonlocal in_flight
+            if in_flight >= hooks.ingest_max_in_flight:
+                return self.refuse(
+                    Refusal(
+                        503,
+                        "busy",
+                        f"{in_flight} requests are being handled already; retry shortly",
+                        {"Retry-After": "1"},
+                    )
+                )
+            in_flight += 1
+            try:
+                return await self.handle(request)
+            except Refusal as refusal:
+                return self.refuse(refusal)
+            finally:
+                in_flight -= 1
+
+        def refuse(self, refusal: Refusal) -> fweb.Response:
+            refused.labels(str(refusal.status), refusal.reason).inc()
+            return self.json(refusal.body(), status=refusal.status, headers=refusal.headers)
+
+        async def handle(self, request: fweb.Request) -> fweb.Response:
+            try:
+                async with asyncio.timeout(hooks.ingest_read_timeout_s):
+                    body, too_large = await _read_limited(request, limit)
+            except TimeoutError:
+                message = (
+                    f"the body did not arrive within {hooks.ingest_read_timeout_s} s; send it again"
+                )
+                raise Refusal(408, "read_timeout", message) from None
+            if too_large and guard.signed:
+                # A truncated body cannot be authenticated: refuse it without a dead letter.
+                message = f"body exceeds the limit of {limit} bytes; split it into smaller batches"
+                raise Refusal(413, Reason.BODY_TOO_LARGE, message)
+            carrier = guard.authenticate(request.headers, body)
             if too_large:
                 message = f"body exceeds the limit of {limit} bytes; split it into smaller batches"
                 await p.dead_letter(
@@ -134,6 +195,7 @@ def register(p: Pipeline) -> None:
                 )
                 metrics.events.labels(STAGE, "rejected").inc()
                 return self.json({"error": exc.reason, "message": str(exc)}, status=400)
+            guard.admit(carrier, len(records))
             try:
                 results = await asyncio.gather(*(publish(r) for r in records))
             except (ServiceUnavailable, RegistryError) as exc:

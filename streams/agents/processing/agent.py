@@ -6,14 +6,19 @@ the DLQ with its reason. Agent concurrency stays at 1: with more, faust can comm
 past an event still in flight (faust-streaming #606) and a crash would lose it.
 
 Every accepted event leaves as a :class:`streams.messages.EventUpdate` with its ``seq``. An
-ARRIVED_HUB goes to ``shipments.hub-arrivals`` first (keyed by hub) so that one agent numbers
-the arrivals of a hub's window (R5); it then continues to ``shipments.updates``, where the
-decision role puts it back in its shipment's order.
+ARRIVED_HUB goes to ``shipments.hub-arrivals`` first (in the hub's partition) so that one agent
+numbers the arrivals of a hub's window (R5); it then continues to ``shipments.updates``, where
+the decision role puts it back in its shipment's order.
+
+Both agents take their input in batches: table writes go through a :class:`WriteBack` (one
+changelog record per key and batch) and updates through an :class:`Outbox` (one record per
+destination partition and batch); both leave before the batch's offsets can be committed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -22,19 +27,26 @@ from faust.types import EventT, StreamT
 
 from streams import messages
 from streams import topics as cat
-from streams.agents.ingestion.validation import ValidationError, validate_event
+from streams.agents.ingestion.validation import ValidationError
+from streams.agents.outbox import Outbox
+from streams.agents.processing.accept import accept
 from streams.agents.processing.processor import Processor, decode_state
 from streams.agents.processing.windows import HubWindowCounts
 from streams.errors import DecodeError, Reason, ServiceUnavailable
+from streams.kafka.partitioner import partition_for
 from streams.model import EventType, ShipmentEvent
+from streams.patches import table_io
 from streams.pipeline import INGESTED_AT_HEADER, Pipeline
 from tables import hub_windows, hubs, shipments
+from tables.writeback import WriteBack
 
 log = logging.getLogger(__name__)
 
 STAGE = "processing"
 HUB_STAGE = "hub_windows"
 REGISTRY_RETRY_S = 2.0
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.02
 
 
 def header(event: EventT, name: str) -> str | None:
@@ -62,35 +74,40 @@ def register(p: Pipeline) -> None:
     serde = p.serde(cat.EVENTS)
     updates = p.topic(cat.UPDATES)
     arrivals = p.topic(cat.HUB_ARRIVALS)
+    arrival_partitions = cat.partitions_of(cat.HUB_ARRIVALS, p.settings)
+    update_partitions = cat.partitions_of(cat.UPDATES, p.settings)
     state = shipments.declare(app, p.settings)
+    state_io = p.table_io(state)
+    state_writes: WriteBack[str, bytes] = WriteBack(state, state_io.read)
     hub_view = hubs.network(p)
-    processor = Processor(state, hub_view)
-    counts = HubWindowCounts(store=hub_windows.declare(app, p.settings))
+    processor = Processor(state_writes, hub_view)
+    windows = hub_windows.declare(app, p.settings)
+    windows_io = p.table_io(windows, table_io.JSON)
+    window_writes: WriteBack[str, Any] = WriteBack(windows, windows_io.read)
+    counts = HubWindowCounts(store=window_writes)
+    # One outbox per agent: each sends only what its own batch produced.
+    to_updates, to_arrivals = Outbox(updates), Outbox(arrivals)
+    to_updates_from_hubs = Outbox(updates)
+
+    @functools.cache
+    def hub_partition(hub: str) -> int:
+        return partition_for(hub, arrival_partitions)
 
     async def decode(event: EventT) -> ShipmentEvent:
-        """Decode and validate; waits (never drops) while the registry is unreachable."""
+        """Decode and accept; waits (never drops) while the registry is unreachable."""
+        message = event.message
         while True:
             try:
-                ev = ShipmentEvent.from_avro(serde.decode(event.message.value))
-                break
+                return accept(
+                    serde,
+                    message.key,
+                    message.value,
+                    int(message.timestamp * 1000),
+                    p.settings.max_future_skew_ms,
+                )
             except ServiceUnavailable as exc:
                 log.warning("%s; retrying in %.0fs", exc, REGISTRY_RETRY_S)
                 await asyncio.sleep(REGISTRY_RETRY_S)
-        # Future skew judged by the record's own timestamp (as reconcile does), so a replay
-        # reaches the same verdict as the first time.
-        validate_event(
-            ev,
-            now_ms=int(event.message.timestamp * 1000),
-            max_future_skew_ms=p.settings.max_future_skew_ms,
-        )
-        key = event.message.key.decode(errors="replace") if event.message.key else None
-        if key != ev.shipment_id:
-            msg = (
-                f"record key {key!r} differs from shipment_id {ev.shipment_id!r}; "
-                "produce keyed by shipment_id"
-            )
-            raise ValidationError(Reason.KEY_MISMATCH, msg, "shipment_id")
-        return ev
 
     async def dead_letter(event: EventT, exc: Exception, reason: str, stage: str = STAGE) -> None:
         metrics.events.labels(stage, "dead_lettered").inc()
@@ -108,18 +125,27 @@ def register(p: Pipeline) -> None:
             metrics.duplicates.labels(STAGE).inc()
             return
         if ev.event_type is EventType.ARRIVED_HUB and ev.hub:
-            await arrivals.send(key=ev.hub, value=messages.encode(handled.update))
+            to_arrivals.add(hub_partition(ev.hub), handled.update)
         else:
-            await updates.send(key=ev.shipment_id, value=messages.encode(handled.update))
+            # Same key, same partitioner, same count: the shipment's partition of the updates.
+            to_updates.add(event.message.partition, handled.update)
 
     async def process(stream: StreamT) -> None:
         await hub_view.wait_ready()
-        async for event in stream.events():
-            try:
-                await handle(event)
-            except Exception as exc:  # a bug must not stop the worker: keep the record
-                log.exception("processing failed for %s", event.message.tp)
-                await dead_letter(event, exc, Reason.INTERNAL_ERROR)
+        # faust's StreamT does not declare take_events; its Stream has it.
+        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):  # type: ignore[attr-defined]
+            for event in events:
+                state_writes.at(event.message.partition)
+                try:
+                    await handle(event)
+                except Exception as exc:  # a bug must not stop the worker: keep the record
+                    log.exception("processing failed for %s", event.message.tp)
+                    await dead_letter(event, exc, Reason.INTERNAL_ERROR)
+            # The batch's events are acked (committed later) only after this body: the state
+            # and the updates leave first. A crash before they do is a replay (processor.py).
+            await state_io.write(state_writes.take())
+            await to_updates.send()
+            await to_arrivals.send()
 
     def number(update: messages.EventUpdate) -> messages.EventUpdate:
         ev = update.event
@@ -135,24 +161,31 @@ def register(p: Pipeline) -> None:
             )
         )
 
+    def count(update: messages.EventUpdate) -> None:
+        try:
+            update = number(update)
+        except Exception:  # a bug must not stop the worker, nor hold the shipment
+            log.exception("hub window count failed for %s", update.event.event_id)
+            metrics.events.labels(HUB_STAGE, Reason.INTERNAL_ERROR).inc()
+            # Its later updates wait for it in the decision role: let it go on, uncounted.
+            update = update.counted(messages.Arrival(k=None))
+        to_updates_from_hubs.add(partition_for(update.shipment_id, update_partitions), update)
+
     async def count_arrivals(stream: StreamT) -> None:
         await hub_view.wait_ready()
-        async for event in stream.events():
-            try:
-                update = messages.decode(event.message.value)
-            except messages.MessageError as exc:
-                await dead_letter(event, exc, Reason.INTERNAL_ERROR, HUB_STAGE)
-                continue
-            if not isinstance(update, messages.EventUpdate):
-                continue
-            try:
-                update = number(update)
-            except Exception as exc:  # a bug must not stop the worker, nor hold the shipment
-                log.exception("hub window count failed for %s", event.message.tp)
-                await dead_letter(event, exc, Reason.INTERNAL_ERROR, HUB_STAGE)
-                # Its later updates wait for it in the decision role: let it go on, uncounted.
-                update = update.counted(messages.Arrival(k=None))
-            await updates.send(key=update.shipment_id, value=messages.encode(update))
+        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):  # type: ignore[attr-defined]
+            for event in events:
+                window_writes.at(event.message.partition)
+                try:
+                    batch = messages.decode_batch(event.message.value)
+                except messages.MessageError as exc:
+                    await dead_letter(event, exc, Reason.INTERNAL_ERROR, HUB_STAGE)
+                    continue
+                for update in batch:
+                    if isinstance(update, messages.EventUpdate):
+                        count(update)
+            await windows_io.write(window_writes.take())
+            await to_updates_from_hubs.send()
 
     app.agent(p.raw_topic(cat.EVENTS), name=f"{STAGE}.events")(process)
     app.agent(p.raw_topic(cat.HUB_ARRIVALS), name=f"{STAGE}.hub_arrivals")(count_arrivals)

@@ -1,0 +1,1 @@
+"""Workarounds of pinned faust and aiokafka versions; README.md here is their index."""
