@@ -40,8 +40,7 @@ USER 10001
 # one). Faust's worker handles SIGTERM: it leaves its consumer group and closes its tables.
 ENV SHIPSTREAM_DATA_DIR=/var/lib/shipstream \
     SHIPSTREAM_WEB_HOST=0.0.0.0 \
-    SHIPSTREAM_WEB_PORT=6066 \
-    MPLCONFIGDIR=/tmp/matplotlib
+    SHIPSTREAM_WEB_PORT=6066
 EXPOSE 6066
 STOPSIGNAL SIGTERM
 CMD ["faust", "-A", "streams.app", "worker", "-l", "info"]
