@@ -57,11 +57,22 @@ lint: venv ## ruff and mypy
 unit: venv ## Unit tests (no network)
 	$(BIN)/pytest tests/unit -q
 
-test: setup lint ## Everything: lint, schema compatibility, unit and integration tests on both stacks
+test: setup lint ## Everything: lint, schema compatibility, unit and integration tests on both stacks, the compose deployment
 	$(BIN)/python -m streams.tools.cli.main schemas check --offline
 	SECURE= bash ops/stack.sh up
 	SECURE=1 bash ops/stack.sh up
 	SECURE= $(BIN)/pytest tests -q -ra
+	$(MAKE) compose-test
+
+# tests/compose is collected only with SHIPSTREAM_COMPOSE_TEST=1, so `pytest tests` above skips it.
+compose-images: setup ## Podman, the Debian base image and the images of compose.local.yaml
+	bash ops/compose/local.sh setup base images
+
+compose-test: compose-images ## Run compose.yaml (+ compose.local.yaml) under podman and check it end to end
+	SHIPSTREAM_COMPOSE_TEST=1 $(BIN)/pytest tests/compose -q -ra -s --tb=short -p no:cacheprovider
+
+compose-clean: ## Remove the compose test's containers, images and podman storage (.local/compose)
+	bash ops/compose/local.sh clean
 
 chaos-short: setup ## The short chaos run (3 kills, a scale change, a broker restart) as a test
 	$(BIN)/pytest tests/integration/test_chaos.py -q -ra
@@ -80,4 +91,4 @@ bench: setup ## Failover (standbys 0 vs 1), join rebalance, changelog restore (B
 bench-throughput: setup ## shipstream vs a raw loop and Quix Streams on 200k preloaded events (BENCH_ARGS=...)
 	$(PY) -m ops.bench.throughput $(BENCH_ARGS)
 
-.PHONY: help venv constraints setup up down status worker lint unit test demo chaos chaos-short bench bench-throughput
+.PHONY: help venv constraints setup up down status worker lint unit test compose-images compose-test compose-clean demo chaos chaos-short bench bench-throughput

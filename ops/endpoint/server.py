@@ -14,8 +14,9 @@ With ``--keys-file`` (the format of ``SHIPSTREAM_DELIVERY_KEYS_FILE``: endpoint 
 after it starts, then recovers: an outage the delivery's retry budget has to ride out.
 
 Run: ``python -m ops.endpoint.server --port 8700 --latency-ms 20 --jitter-ms 10
---failure-rate 0.05 --record .local/endpoint/received.jsonl``. It binds 127.0.0.1 only: it
-accepts anything from anyone and is meant for local runs and tests.
+--failure-rate 0.05 --record .local/endpoint/received.jsonl``. It binds 127.0.0.1 unless
+``--host`` says otherwise (the compose deployment binds the container's interfaces): it accepts
+anything from anyone and is meant for local runs and tests.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class EndpointConfig:
     """How the endpoint misbehaves."""
 
     port: int = 8700
+    host: str = HOST
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
     #: Share of requests answered 503 before being applied.
@@ -191,9 +193,10 @@ def parse_args(argv: Sequence[str] | None = None) -> EndpointConfig:
     """Command-line options to a config."""
     parser = argparse.ArgumentParser(
         prog="python -m ops.endpoint.server",
-        description="Reference HTTP endpoint for decision delivery (binds 127.0.0.1).",
+        description="Reference HTTP endpoint for decision delivery (loopback unless --host).",
     )
     parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument("--host", default=HOST, help="address to bind (default: loopback only)")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--jitter-ms", type=float, default=0.0)
     parser.add_argument("--failure-rate", type=float, default=0.0, help="share answered 503")
@@ -216,6 +219,7 @@ def parse_args(argv: Sequence[str] | None = None) -> EndpointConfig:
     try:
         return EndpointConfig(
             port=args.port,
+            host=args.host,
             latency_ms=args.latency_ms,
             jitter_ms=args.jitter_ms,
             failure_rate=args.failure_rate,
@@ -236,10 +240,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the endpoint until interrupted."""
     config = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    log.info("reference endpoint on http://%s:%d (%s)", HOST, config.port, config)
+    log.info("reference endpoint on http://%s:%d (%s)", config.host, config.port, config)
     # No access log: --record keeps every request already, and a log line per request would
     # cost more than the simulated endpoint itself under load.
-    web.run_app(build_app(config), host=HOST, port=config.port, print=None, access_log=None)
+    web.run_app(build_app(config), host=config.host, port=config.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

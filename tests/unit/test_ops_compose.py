@@ -1,8 +1,8 @@
 """compose.yaml: valid Compose, pinned images, and workers configured the way settings reads.
 
-No Docker engine runs here (nor in CI), so the file is checked offline: against the Compose
-Specification JSON schema vendored in ops/compose/compose-spec.json (see ops/compose/README.md),
-and by building each role's Settings from its environment with streams.settings.from_env.
+Checked offline here: against the Compose Specification JSON schema vendored in
+ops/compose/compose-spec.json (see ops/compose/README.md), and by building each role's Settings
+from its environment with streams.settings.from_env. `make compose-test` (tests/compose) runs it.
 """
 
 from __future__ import annotations
@@ -164,3 +164,19 @@ def test_worker_image_builds_from_files_that_exist() -> None:
     assert cmd and json.loads(cmd.group(1)) == WORKER_COMMAND
     ignore = Path(str(DOCKERFILE) + ".dockerignore").read_text().split()
     assert "*" in ignore and "!streams/" in ignore
+
+
+def test_local_variant_overrides_only_images_and_builds() -> None:
+    """compose.local.yaml keeps services, ports, environment, volumes and healthchecks."""
+    local: dict[str, Any] = yaml.safe_load((ROOT / "compose.local.yaml").read_text())
+    services = compose()["services"]
+    assert set(local) == {"services"}
+    assert set(local["services"]) == set(services) - {"grafana"}
+    for name, svc in local["services"].items():
+        assert set(svc) <= {"image", "build"}, f"{name} overrides more than image and build"
+        assert svc["image"].startswith("localhost/"), name
+        build = svc.get("build")
+        if build:
+            dockerfile = (ROOT / build["context"] / build["dockerfile"]).resolve()
+            assert dockerfile.is_relative_to(ROOT / "ops"), dockerfile
+            assert dockerfile.exists(), dockerfile
