@@ -315,7 +315,9 @@ def test_workers_run_non_root_on_a_read_only_root(deployment: Deployment) -> Non
             mounts = {m["Destination"]: m for m in info["Mounts"]}
             assert mounts["/var/lib/shipstream"]["Type"] == "volume", c.name
             env = dict(e.split("=", 1) for e in info["Config"]["Env"])
-            assert not any(k for k in env if "PASSWORD" in k or "SECRET" in k), c.name
+            # Secrets come as files (``*_FILE``: a path to a mounted secret), never as values.
+            secretish = sorted(k for k in env if "PASSWORD" in k or "SECRET" in k)
+            assert all(k.endswith("_FILE") for k in secretish), (c.name, secretish)
 
 
 def test_every_partition_is_served_after_start(deployment: Deployment) -> None:

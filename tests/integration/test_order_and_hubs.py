@@ -200,3 +200,42 @@ def test_hub_changes_apply_live_on_every_worker(roles) -> None:  # type: ignore[
     for w in workers:
         assert metric(w, "shipstream_reference_age_seconds") < 5
         assert "Stream has not started processing" not in w.log_path.read_text(errors="replace")
+
+
+def test_a_detoured_arrival_posted_with_the_closing_event_is_decided_before_it(
+    settings: Settings, worker_factory: Any
+) -> None:
+    """One body: CREATED (EXPRESS), ARRIVED_HUB (ETA past the promise), DELIVERED, on an `all`
+    worker. The arrival comes back from the hub detour after DELIVERED; it is still evaluated
+    first, so R3 fires before R6 closes the shipment (reported from the secure-stack test)."""
+    s = settings.with_(standby_replicas=0)
+    admin.ensure_topics(s)
+    registry.register_all(s)
+    publish_hubs(s, hubs=[hub("HUBA", 100, None, 10)])
+    worker = worker_factory(s)
+    sid = "DET-1"
+    body = [
+        ev(
+            sid,
+            0,
+            "CREATED",
+            T0,
+            service_level="EXPRESS",
+            promised_at=T0 + 12 * H,
+            destination="NE",
+        ),  # fmt: skip
+        ev(sid, 1, "ARRIVED_HUB", T0 + 3 * H, hub="HUBA"),  # ETA T0+13h > T0+12h: R3
+        ev(sid, 2, "DELIVERED", T0 + 14 * H),  # R6
+    ]
+    assert httpx.post(worker.url + "/ingest", json=body, timeout=30).status_code == 202
+    oracle = Oracle({"HUBA": hub("HUBA", 100, None, 10)})
+    for e in body:
+        oracle.add(e)
+    expected = sorted((d.rule, d.event_id) for d in oracle.decisions)
+    assert expected == [("R3", f"{sid}-1"), ("R6", f"{sid}-2")]  # the oracle agrees with SPEC
+    deadline = time.monotonic() + 120
+    while len(decisions_of(s)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)  # anything extra would show now
+    got = sorted((d.rule, d.based_on_event_id) for d in decisions_of(s))
+    assert got == expected, (got, worker.tail(30))

@@ -30,6 +30,7 @@ from streams.agents.ingestion.guard import Guard, Refusal
 from streams.agents.ingestion.validation import ValidationError, parse_record
 from streams.dead_letter import DeadLetter
 from streams.errors import Reason, RegistryError, ServiceUnavailable
+from streams.model import ShipmentEvent
 from streams.pipeline import INGESTED_AT_HEADER, Pipeline, now_ms
 
 log = logging.getLogger(__name__)
@@ -100,31 +101,57 @@ def register(p: Pipeline) -> None:
         )
         return {"index": rec.index, "status": "rejected", "reason": reason, "error": message}
 
-    async def publish(rec: RawRecord) -> dict[str, Any]:
-        try:
-            return await accept(rec)
-        except (ServiceUnavailable, RegistryError):
-            raise  # the registry's fault, not the record's: the batch is answered 503
-        except Exception as exc:  # one record's surprise must not fail its whole batch
-            log.exception("ingestion failed for record %s", rec.index)
-            message = f"{type(exc).__name__}: {exc}"
-            return await reject(rec, Reason.INTERNAL_ERROR, message, type(exc).__qualname__)
+    async def failed(rec: RawRecord, exc: Exception) -> dict[str, Any]:
+        """One record's surprise must not fail its whole batch: it is dead-lettered."""
+        log.error("ingestion failed for record %s", rec.index, exc_info=exc)
+        message = f"{type(exc).__name__}: {exc}"
+        return await reject(rec, Reason.INTERNAL_ERROR, message, type(exc).__qualname__)
 
-    async def accept(rec: RawRecord) -> dict[str, Any]:
+    async def enqueue(rec: RawRecord) -> dict[str, Any] | tuple[ShipmentEvent, Any]:
+        """A rejected record's result, or the event handed to the producer and its ack."""
         if rec.error is not None:
             return await reject(rec, rec.reason, rec.error, "RecordError")
         try:
             event = parse_record(rec.value, now_ms=now_ms(), max_future_skew_ms=skew_ms)
         except ValidationError as exc:
             return await reject(rec, exc.reason, exc.message)
-        fut = await events.send(
+        ack = await events.send(
             key=event.shipment_id,
             value=event.to_avro(),
             headers=[(INGESTED_AT_HEADER, str(now_ms()).encode())],
         )
-        await fut
-        metrics.events.labels(STAGE, "accepted").inc()
-        return {"index": rec.index, "status": "accepted", "event_id": event.event_id}
+        return event, ack
+
+    async def publish(records: list[RawRecord]) -> list[dict[str, Any]]:
+        """Hand the records to the producer one after the other, then await their acks.
+
+        In body order: a shipment's events land in its partition in the order the sender gave
+        them, which is the order the pipeline decides in. (Sent concurrently, a body's records
+        could reach the partition in any order: CREATED after the DELIVERED that followed it.)
+        The registry's failures propagate: the batch is answered 503.
+        """
+        staged: list[tuple[RawRecord, dict[str, Any] | tuple[ShipmentEvent, Any]]] = []
+        for rec in records:
+            try:
+                staged.append((rec, await enqueue(rec)))
+            except (ServiceUnavailable, RegistryError):
+                raise
+            except Exception as exc:  # dead-lettered with its reason
+                staged.append((rec, await failed(rec, exc)))
+        results: list[dict[str, Any]] = []
+        for rec, outcome in staged:
+            if isinstance(outcome, dict):
+                results.append(outcome)
+                continue
+            event, ack = outcome
+            try:
+                await ack
+            except Exception as exc:  # dead-lettered with its reason
+                results.append(await failed(rec, exc))
+                continue
+            metrics.events.labels(STAGE, "accepted").inc()
+            results.append({"index": rec.index, "status": "accepted", "event_id": event.event_id})
+        return results
 
     class IngestView(fweb.View):
         """Carrier webhooks and other sources post here."""
@@ -197,7 +224,7 @@ def register(p: Pipeline) -> None:
                 return self.json({"error": exc.reason, "message": str(exc)}, status=400)
             guard.admit(carrier, len(records))
             try:
-                results = await asyncio.gather(*(publish(r) for r in records))
+                results = await publish(records)
             except (ServiceUnavailable, RegistryError) as exc:
                 # Nothing is dead-lettered for it: the records are fine, the registry is not.
                 log.warning("ingestion cannot encode records: %s", exc)
