@@ -35,6 +35,8 @@ import rocksdict
 from confluent_kafka import KafkaError, Message, Producer
 from faust.types import TP, TableT
 
+from tables.writeback import WriteBack
+
 log = logging.getLogger(__name__)
 
 FLUSH_TIMEOUT_S = 30.0
@@ -75,6 +77,18 @@ class TableIO:
         """The value of ``key`` in ``partition`` (None when absent)."""
         raw = self._db(partition).get(key.encode())
         return None if raw is None else self.codec.decode(raw)
+
+    def overlay(self, read: Callable[[int, str], Any] | None = None) -> WriteBack[str, Any]:
+        """A write-back overlay on the table, reading through :meth:`read`.
+
+        ``read(partition, key)`` replaces it for a table whose keys are not in the partition
+        being handled.
+        """
+        return WriteBack(self.table, read or self.read)
+
+    async def flush(self, writes: WriteBack[str, Any]) -> int:
+        """Write what ``writes`` holds (see :meth:`write`), and empty it."""
+        return await self.write(writes.take())
 
     async def write(self, writes: Mapping[int, Sequence[tuple[str, Any]]]) -> int:
         """Write ``partition -> [(key, value or None to delete)]``; returns once durable."""

@@ -20,7 +20,6 @@ from streams.app import App
 from streams.kafka.producer import make_producer
 from streams.patches.table_io import TableIO
 from streams.settings import Settings
-from tables.writeback import WriteBack
 
 VARIANT = os.environ.get("FLOOR_VARIANT", "events")
 N = int(os.environ.get("FLOOR_N", "0"))
@@ -79,12 +78,12 @@ async def consume(stream: StreamT) -> None:
     elif VARIANT == "table_io":  # + the same writes through WriteBack and TableIO per batch
         producer = make_producer(Settings(broker=BROKER))
         io = TableIO(table, lambda: producer)
-        writes: WriteBack[str, bytes] = WriteBack(table, io.read)
+        writes = io.overlay()
         async for events in stream.take_events(BATCH, WITHIN):  # type: ignore[attr-defined]
             for event in events:
                 writes.at(event.message.partition)
                 writes[event.message.key.decode()] = event.message.value
-            await io.write(writes.take())
+            await io.flush(writes)
             _count(len(events))
     else:
         msg = f"unknown FLOOR_VARIANT {VARIANT!r}"

@@ -31,7 +31,6 @@ from streams.model import Decision
 from streams.patches import table_io
 from streams.pipeline import Pipeline, now_ms
 from tables import decision_memory, hubs
-from tables.writeback import WriteBack
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +101,11 @@ def register(p: Pipeline) -> None:
     memory = decision_memory.declare(app, p.settings)
     stream_time = decision_memory.declare_stream_time(app, p.settings)
     memory_io, stream_time_io = p.table_io(memory), p.table_io(stream_time, table_io.JSON)
-    memory_writes: WriteBack[str, bytes] = WriteBack(memory, memory_io.read)
+    memory_writes = memory_io.overlay()
     # stream_time is keyed by partition number: a key is read in its own partition, also from
     # the R7 timer, outside any batch.
-    stream_time_writes: WriteBack[str, int] = WriteBack(
-        stream_time, lambda _current, key: stream_time_io.read(int(key), key)
+    stream_time_writes = stream_time_io.overlay(
+        lambda _current, key: stream_time_io.read(int(key), key)
     )
     decider = Decider(
         memory_writes,
@@ -152,8 +151,8 @@ def register(p: Pipeline) -> None:
                 await handle(event)
             await acknowledged()
             # Now the memory may say so, in each partition's store and changelog.
-            await memory_io.write(memory_writes.take())
-            await stream_time_io.write(stream_time_writes.take())
+            await memory_io.flush(memory_writes)
+            await stream_time_io.flush(stream_time_writes)
 
     async def tick() -> None:
         """Ask each assigned partition whose stream time moved to run R7."""

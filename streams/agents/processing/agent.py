@@ -38,7 +38,6 @@ from streams.model import EventType, ShipmentEvent
 from streams.patches import table_io
 from streams.pipeline import INGESTED_AT_HEADER, Pipeline
 from tables import hub_windows, hubs, shipments
-from tables.writeback import WriteBack
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +77,12 @@ def register(p: Pipeline) -> None:
     update_partitions = cat.partitions_of(cat.UPDATES, p.settings)
     state = shipments.declare(app, p.settings)
     state_io = p.table_io(state)
-    state_writes: WriteBack[str, bytes] = WriteBack(state, state_io.read)
+    state_writes = state_io.overlay()
     hub_view = hubs.network(p)
     processor = Processor(state_writes, hub_view)
     windows = hub_windows.declare(app, p.settings)
     windows_io = p.table_io(windows, table_io.JSON)
-    window_writes: WriteBack[str, Any] = WriteBack(windows, windows_io.read)
+    window_writes = windows_io.overlay()
     counts = HubWindowCounts(store=window_writes)
     # One outbox per agent: each sends only what its own batch produced.
     to_updates, to_arrivals = Outbox(updates), Outbox(arrivals)
@@ -143,7 +142,7 @@ def register(p: Pipeline) -> None:
                     await dead_letter(event, exc, Reason.INTERNAL_ERROR)
             # The batch's events are acked (committed later) only after this body: the state
             # and the updates leave first. A crash before they do is a replay (processor.py).
-            await state_io.write(state_writes.take())
+            await state_io.flush(state_writes)
             await to_updates.send()
             await to_arrivals.send()
 
@@ -184,7 +183,7 @@ def register(p: Pipeline) -> None:
                 for update in batch:
                     if isinstance(update, messages.EventUpdate):
                         count(update)
-            await windows_io.write(window_writes.take())
+            await windows_io.flush(window_writes)
             await to_updates_from_hubs.send()
 
     app.agent(p.raw_topic(cat.EVENTS), name=f"{STAGE}.events")(process)
