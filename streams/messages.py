@@ -10,17 +10,17 @@ decision role's timer sends a :class:`Tick` into each partition of ``shipments.u
 On the topics, a record carries a *batch*: a JSON array of the messages of one partition
 that one agent batch produced (a record holding a single object, as a tick is, also decodes).
 A record per event was most of the cost of the hop between roles (one produce, one fetch and
-one pass through faust's stream per event); a batch pays that once. Encoded with orjson: the
-stdlib encoder was a visible share of a worker's CPU in profiles.
+one pass through faust's stream per event); a batch pays that once. Encoded and decoded by
+msgspec, straight from and to the typed messages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
-import orjson
+import msgspec
+from msgspec.structs import replace
 
 from streams.model import ShipmentEvent
 
@@ -33,17 +33,26 @@ class MessageError(ValueError):
     """An internal message that cannot be decoded: a bug or a foreign producer."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Arrival:
-    """An ARRIVED_HUB as numbered by the hub agent: ``k`` is None when the arrival is late."""
+class Arrival(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """An ARRIVED_HUB as numbered by the hub agent: ``k`` is None when the arrival is late.
+
+    On the wire: ``[k, capacity, alternate]``.
+    """
 
     k: int | None
     capacity: int | None = None
     alternate: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EventUpdate:
+class EventUpdate(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    tag_field="k",
+    tag=UPDATE,
+    rename={"event": "e", "seq": "s", "ingested_at": "i", "arrival": "a"},
+    omit_defaults=True,
+):
     """An event processing accepted, in its shipment's order (``seq``)."""
 
     event: ShipmentEvent
@@ -62,79 +71,58 @@ class EventUpdate:
         return replace(self, arrival=arrival)
 
 
-@dataclass(frozen=True, slots=True)
-class Tick:
+class Tick(msgspec.Struct, frozen=True, tag_field="k", tag=TICK):
     """Asks the decision agent to run R7 on the partition it arrives on."""
 
 
 Message = EventUpdate | Tick
 
+# msgspec encodes and decodes these types (and the event dataclass inside) in C: the per-field
+# conversion in Python was the largest share of the decision role's CPU (issue 10 profiles).
+_encoder = msgspec.json.Encoder()
+_batch_decoder = msgspec.json.Decoder(list[Message] | Message)  # type: ignore[arg-type]
+
 
 def to_dict(message: Message) -> dict[str, Any]:
     """The JSON-ready form (also what the decision role keeps of a waiting update)."""
-    if isinstance(message, Tick):
-        return {"k": TICK}
-    body: dict[str, Any] = {
-        "k": UPDATE,
-        "e": message.event.to_json(),
-        "s": message.seq,
-        "i": message.ingested_at,
-    }
-    a = message.arrival
-    if a is not None:
-        body["a"] = [a.k, a.capacity, a.alternate]
-    return body
+    out: dict[str, Any] = msgspec.to_builtins(message)
+    return out
 
 
 def from_dict(body: Any) -> Message:
     """Inverse of :func:`to_dict`; raises :class:`MessageError` on anything else."""
     try:
-        kind = body["k"]
-        if kind == TICK:
-            return Tick()
-        if kind != UPDATE:
-            msg = f"unknown message kind {kind!r}"
-            raise MessageError(msg)
-        a = body.get("a")
-        return EventUpdate(
-            event=ShipmentEvent.from_json(body["e"]),
-            seq=int(body["s"]),
-            ingested_at=body.get("i"),
-            arrival=None if a is None else Arrival(k=a[0], capacity=a[1], alternate=a[2]),
-        )
-    except MessageError:
-        raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        msg = f"not a shipstream internal message ({type(exc).__name__}: {exc})"
+        message: Message = msgspec.convert(body, Message)  # type: ignore[arg-type]
+    except msgspec.ValidationError as exc:
+        msg = f"not a shipstream internal message ({exc})"
         raise MessageError(msg) from exc
+    return message
 
 
 def encode(message: Message) -> bytes:
     """Bytes for the internal topics."""
-    return orjson.dumps(to_dict(message))
-
-
-def _loads(data: bytes | str) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        msg = f"not a shipstream internal message (not JSON: {exc})"
-        raise MessageError(msg) from exc
+    return _encoder.encode(message)
 
 
 def decode(data: bytes | str) -> Message:
     """Inverse of :func:`encode`; raises :class:`MessageError` on anything else."""
-    return from_dict(_loads(data))
+    (message,) = decode_batch(data)
+    return message
 
 
 def encode_batch(batch: Sequence[Message]) -> bytes:
     """One record's value for several messages of the same partition, in order."""
-    return orjson.dumps([to_dict(m) for m in batch])
+    return _encoder.encode(batch)
 
 
 def decode_batch(data: bytes | str) -> list[Message]:
     """The messages of one record (a batch, or a single message); :class:`MessageError` else."""
-    body = _loads(data)
-    if isinstance(body, list):
-        return [from_dict(item) for item in body]
-    return [from_dict(body)]
+    try:
+        body = _batch_decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        msg = f"not a shipstream internal message ({exc})"
+        raise MessageError(msg) from exc
+    except msgspec.DecodeError as exc:
+        msg = f"not a shipstream internal message (not JSON: {exc})"
+        raise MessageError(msg) from exc
+    return body if isinstance(body, list) else [body]

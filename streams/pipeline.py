@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,11 +16,14 @@ from confluent_kafka import Producer
 from faust.types import EventT, TableT, TopicT
 
 from streams import topics as cat
+from streams.agents.outbox import Outbox
 from streams.codecs.avro import AvroSerde
 from streams.codecs.faust_codec import ConfluentAvroCodec
 from streams.dead_letter import DeadLetter, from_exception
+from streams.kafka.deliveries import Deliveries
 from streams.kafka.producer import make_producer
 from streams.metrics import Metrics
+from streams.patches import batch_delivery
 from streams.patches.table_io import RAW, Codec, TableIO
 from streams.settings import Settings
 
@@ -47,13 +51,35 @@ class Pipeline:
     topics: dict[str, TopicT] = field(default_factory=dict)
     hub_network: HubNetwork | None = None
     _changelog_producer: Producer | None = None
+    _table_ios: list[TableIO] = field(default_factory=list)
 
     def table_io(self, table: TableT, codec: Codec = RAW) -> TableIO:
-        """Batch reads and writes of ``table`` (one librdkafka producer per worker for all)."""
-        return TableIO(table, self.changelog_producer, codec)
+        """Batch reads and writes of ``table`` (one librdkafka producer per worker for all).
+
+        Its decoded values are forgotten at every rebalance (``TableIO.forget``).
+        """
+        io = TableIO(table, self.changelog_producer, codec)
+        if not self._table_ios:
+            # mode types receivers with a keyword-only `signal`; ours takes it through **_kw.
+            self.app.on_partitions_revoked.connect(self._forget_decoded)  # type: ignore[arg-type]
+            self.app.on_partitions_assigned.connect(self._forget_decoded)  # type: ignore[arg-type]
+        self._table_ios.append(io)
+        return io
+
+    async def _forget_decoded(self, _sender: Any, *_args: Any, **_kw: Any) -> None:
+        for io in self._table_ios:
+            io.forget()
+
+    def deliveries(self) -> Deliveries:
+        """A batch's records to the broker through the worker's librdkafka producer."""
+        return Deliveries(self.changelog_producer())
+
+    def outbox(self, spec: cat.TopicSpec) -> Outbox:
+        """Messages for an internal topic, one record per partition and batch."""
+        return Outbox(self.settings.topic(spec.name), self.changelog_producer)
 
     def changelog_producer(self) -> Producer:
-        """The producer of the tables' changelog records, made on first use."""
+        """The worker's librdkafka producer (changelogs, internal topics, decisions)."""
         if self._changelog_producer is None:
             self._changelog_producer = make_producer(self.settings)
         return self._changelog_producer
@@ -83,6 +109,30 @@ class Pipeline:
             value_serializer="raw",
             partitions=cat.partitions_of(spec, self.settings),
         )
+
+    def batch_agent(
+        self,
+        spec: cat.TopicSpec,
+        name: str,
+        body: Callable[[batch_delivery.BatchSource], Awaitable[None]],
+        max_records: int,
+        within_s: float,
+    ) -> None:
+        """An agent that takes the topic's records in batches, past faust's per-record path.
+
+        faust still subscribes the topic for the agent and assigns its partitions; the
+        records go to a :class:`~streams.patches.batch_delivery.BatchSource` that ``body``
+        runs (``source.run(handler)``).
+        """
+        topic = self.raw_topic(spec)
+        source = batch_delivery.source(
+            self.app, topic.get_topic_name(), max_records=max_records, within_s=within_s
+        )
+
+        async def agent(_stream: Any) -> None:
+            await body(source)
+
+        self.app.agent(topic, name=name)(agent)
 
     def serde(self, spec: cat.TopicSpec) -> AvroSerde:
         """The Avro serde of a catalogue topic (one per topic, ids cached inside)."""
@@ -115,20 +165,29 @@ class Pipeline:
         )
         await self.topic(cat.DLQ).send(key=letter.key, value=letter.value, headers=letter.headers())
 
-    async def dead_letter_event(
-        self, event: EventT, exc: BaseException, stage: str, reason: str
+    async def dead_letter_record(
+        self, record: Any, exc: BaseException, stage: str, reason: str
     ) -> None:
-        """Dead-letter the record behind a faust event, as it was read, with its position."""
-        m = event.message
+        """Dead-letter a record as it was read, with its position.
+
+        ``record``: anything with Kafka's record fields (``key``, ``value``, ``topic``,
+        ``partition``, ``offset``): aiokafka's ConsumerRecord or a faust event's message.
+        """
         await self.dead_letter(
             from_exception(
                 exc,
-                key=m.key,
-                value=m.value,
+                key=record.key,
+                value=record.value,
                 stage=stage,
                 reason=reason,
-                source_topic=m.topic,
-                source_partition=m.partition,
-                source_offset=m.offset,
+                source_topic=record.topic,
+                source_partition=record.partition,
+                source_offset=record.offset,
             )
         )
+
+    async def dead_letter_event(
+        self, event: EventT, exc: BaseException, stage: str, reason: str
+    ) -> None:
+        """Dead-letter the record behind a faust event."""
+        await self.dead_letter_record(event.message, exc, stage, reason)

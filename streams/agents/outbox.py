@@ -4,14 +4,18 @@ Roles hand updates to each other through ``shipments.updates`` and ``shipments.h
 A record per update made every hop cost one produce, one fetch and one pass through faust's
 stream machinery per event, most of a worker's CPU. An agent now collects what a batch of its
 input produces and sends each destination partition one record (chunked so a record stays
-well below Kafka's message size limit), in the order the messages were added.
+well below Kafka's message size limit), in the order the messages were added, through the
+worker's librdkafka producer (``streams.kafka.deliveries``).
 """
 
 from __future__ import annotations
 
-from faust.types import TopicT
+from collections.abc import Callable
+
+from confluent_kafka import Producer
 
 from streams import messages
+from streams.kafka.deliveries import Deliveries
 
 #: Messages per record at most (~0.5 KB each: records stay far below Kafka's 1 MB default).
 CHUNK = 200
@@ -20,8 +24,9 @@ CHUNK = 200
 class Outbox:
     """Messages for one topic, by partition, until :meth:`send`."""
 
-    def __init__(self, topic: TopicT, chunk: int = CHUNK) -> None:
+    def __init__(self, topic: str, producer: Callable[[], Producer], chunk: int = CHUNK) -> None:
         self.topic = topic
+        self.producer = producer
         self.chunk = chunk
         self.by_partition: dict[int, list[messages.Message]] = {}
 
@@ -29,13 +34,21 @@ class Outbox:
         """Queue ``message`` for ``partition``."""
         self.by_partition.setdefault(partition, []).append(message)
 
-    async def send(self) -> int:
-        """Send what was queued (one record per partition and chunk); returns records sent."""
+    async def send(self, deliveries: Deliveries | None = None) -> int:
+        """Send what was queued (one record per partition and chunk); returns records sent.
+
+        Returns once the broker has them, or, given the batch's ``deliveries``, once they are
+        sent (the caller's ``deliveries.wait()`` then waits for them with the rest).
+        """
         by_partition, self.by_partition = self.by_partition, {}
+        own = deliveries is None
+        deliveries = deliveries or Deliveries(self.producer())
         records = 0
         for partition, queued in by_partition.items():
             for i in range(0, len(queued), self.chunk):
                 value = messages.encode_batch(queued[i : i + self.chunk])
-                await self.topic.send(value=value, partition=partition)
+                deliveries.produce(self.topic, value, partition=partition)
                 records += 1
+        if own:
+            await deliveries.wait()
         return records

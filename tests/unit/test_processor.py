@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.agents.processing.processor import APPLIED_OFFSET, Processor, decode_state
+from streams.agents.processing.processor import (
+    APPLIED_OFFSET,
+    Processor,
+    decode_state,
+    decode_stored,
+    encode_stored,
+)
 from streams.model import EventType, Hub, ShipmentEvent
 
 T0 = 1_767_225_600_000
@@ -31,8 +37,16 @@ def test_applied_events_get_consecutive_seqs_and_the_state_records_the_offset() 
     handled = [p.handle(e, 100 + n, ingested_at=5) for n, e in enumerate(EVENTS)]
     assert [h.outcome for h in handled] == ["applied"] * 3
     assert [h.update.seq for h in handled if h.update] == [1, 2, 3]
-    state = decode_state(table["s"])
+    state = decode_state(encode_stored(table["s"]))
     assert state[APPLIED_OFFSET] == 102 and state["eta"] == T0 + 12 * H
+
+
+def test_the_stored_value_decodes_back_to_itself() -> None:
+    table: dict[str, Any] = {}
+    p = Processor(table, HUBS)
+    for n, e in enumerate(EVENTS):
+        p.handle(e, 100 + n, ingested_at=5)
+    assert decode_stored(encode_stored(table["s"])) == table["s"]
 
 
 def test_a_duplicate_after_the_last_applied_offset_is_dropped() -> None:

@@ -1,12 +1,12 @@
 """Decision role: Faust wiring around :class:`Decider` (rules, order, R7) and its tables.
 
 Updates arrive in batch records (``streams.messages``) and are read in batches of records
-(``take_events``). The decisions of a whole batch are sent, then acknowledged together, and
-only then do the tables record them (one write per shipment and batch, ``tables.writeback``):
-a decision never enters the memory before the broker has it (a crash in between re-takes it
-with the same id, and ``sent.py`` skips what a previous owner committed). One round trip per
-batch instead of one per decision is what lets the producer batch (linger) without stalling
-the stream.
+(``streams.patches.batch_delivery``). The decisions of a whole batch are sent, then
+acknowledged together, and only then do the tables record them (one write per shipment and
+batch, ``tables.writeback``): a decision never enters the memory before the broker has it (a
+crash in between re-takes it with the same id, and ``sent.py`` skips what a previous owner
+committed). One round trip per batch instead of one per decision is what lets the producer
+batch (linger) without stalling the stream.
 
 R7 has no triggering event, so a timer sends a *tick* into each assigned partition of the
 updates topic at least every 10 s; the tick is handled inside the stream, where table writes
@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
-
-from faust.types import EventT, StreamT
 
 from streams import messages
 from streams import topics as cat
 from streams.agents.decision.decider import Decider
 from streams.agents.decision.sent import SentDecisions, kafka_loader
+from streams.agents.decision.track import Track
 from streams.errors import Reason
 from streams.kafka.partitioner import partition_for
 from streams.model import Decision
 from streams.patches import table_io
+from streams.patches.batch_delivery import BatchSource
 from streams.pipeline import Pipeline, now_ms
 from tables import decision_memory, hubs
 
@@ -48,16 +49,14 @@ def register(p: Pipeline) -> None:
     partitions = p.settings.partitions
     updates_name = p.settings.topic(cat.UPDATES.name)
     updates = p.topic(cat.UPDATES)
-    decisions = p.topic(cat.DECISIONS)
-    sent = SentDecisions(
-        kafka_loader(
-            p.settings, p.settings.topic(cat.DECISIONS.name), p.serde(cat.DECISIONS).decode
-        )
-    )
+    decisions_name = p.settings.topic(cat.DECISIONS.name)
+    decision_partitions = cat.partitions_of(cat.DECISIONS, p.settings)
+    serde = p.serde(cat.DECISIONS)
+    sent = SentDecisions(kafka_loader(p.settings, decisions_name, serde.decode))
     hub_view = hubs.network(p)
 
-    def on_committed(d: Decision, ingested_at: int | None) -> Any:
-        def callback(_fut: Any) -> None:
+    def on_committed(d: Decision, ingested_at: int | None) -> Callable[[], None]:
+        def callback() -> None:
             now = now_ms()
             metrics.decisions.labels(d.action.value, d.rule).inc()
             metrics.decision_latency.labels("occurred").observe((now - d.event_occurred_at) / 1e3)
@@ -66,7 +65,8 @@ def register(p: Pipeline) -> None:
 
         return callback
 
-    in_flight: list[tuple[Decision, int | None, Any]] = []
+    # Decisions leave through the worker's librdkafka producer; acknowledged() waits for them.
+    outgoing = p.deliveries()
 
     async def emit(d: Decision, update: messages.EventUpdate | None, partition: int) -> None:
         if sent.already_sent(partition, d.decision_id):
@@ -74,33 +74,35 @@ def register(p: Pipeline) -> None:
             metrics.decisions_already_sent.inc()
             log.info("decision %s (%s) already committed; not sent again", d.decision_id, d.rule)
             return
-        ingested = None if update is None else update.ingested_at
-        in_flight.append((d, ingested, await send(d, ingested)))
+        send(d, None if update is None else update.ingested_at)
 
-    async def send(d: Decision, ingested: int | None) -> Any:
-        return await decisions.send(
-            key=d.shipment_id, value=d.to_avro(), callback=on_committed(d, ingested)
+    def send(d: Decision, ingested: int | None) -> None:
+        outgoing.produce(
+            decisions_name,
+            serde.encode(d.to_avro()),
+            key=d.shipment_id,
+            partition=partition_for(d.shipment_id, decision_partitions),
+            on_delivered=on_committed(d, ingested),
+            ref=(d, ingested),
         )
 
     async def acknowledged() -> None:
         """Wait until the broker has every decision sent; send again any it refused."""
-        while in_flight:
-            batch = list(in_flight)
-            in_flight.clear()
-            results = await asyncio.gather(*(f for _, _, f in batch), return_exceptions=True)
-            failed = [
-                (d, i)
-                for (d, i, _), r in zip(batch, results, strict=True)
-                if isinstance(r, BaseException)
-            ]
-            for d, ingested in failed:
+        while True:
+            await outgoing.settle()
+            refused = outgoing.reset_refused()
+            if not refused:
+                return
+            for d, _ in refused:
                 log.warning("decision %s not acknowledged; sending it again", d.decision_id)
-                await asyncio.sleep(ACK_RETRY_S)
-                in_flight.append((d, ingested, await send(d, ingested)))
+            await asyncio.sleep(ACK_RETRY_S)
+            for d, ingested in refused:
+                send(d, ingested)
 
     memory = decision_memory.declare(app, p.settings)
     stream_time = decision_memory.declare_stream_time(app, p.settings)
-    memory_io, stream_time_io = p.table_io(memory), p.table_io(stream_time, table_io.JSON)
+    memory_io = p.table_io(memory, table_io.Codec(Track.to_bytes, Track.from_value))
+    stream_time_io = p.table_io(stream_time, table_io.JSON)
     memory_writes = memory_io.overlay()
     # stream_time is keyed by partition number: a key is read in its own partition, also from
     # the R7 timer, outside any batch.
@@ -127,32 +129,32 @@ def register(p: Pipeline) -> None:
     # mode types receivers with a keyword-only `signal`; ours takes it through **_kw.
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
-    async def handle(event: EventT) -> None:
-        message = event.message
+    async def handle(record: Any) -> None:
         try:
-            await sent.prepare(message.partition, int(message.timestamp * 1000))
-            for payload in messages.decode_batch(message.value or b""):
+            await sent.prepare(record.partition, record.timestamp)
+            for payload in messages.decode_batch(record.value or b""):
                 if isinstance(payload, messages.Tick):
-                    await decider.on_tick(message.partition)
+                    await decider.on_tick(record.partition)
                     continue
-                outcome = await decider.on_update(payload, message.partition)
+                outcome = await decider.on_update(payload, record.partition)
                 metrics.events.labels(STAGE, outcome.value).inc()
         except Exception as exc:  # a bug must not stop the worker: keep the record
-            log.exception("decision failed for %s", message.tp)
-            await p.dead_letter_event(event, exc, STAGE, Reason.INTERNAL_ERROR)
+            log.exception("decision failed for %s[%d]", record.topic, record.partition)
+            await p.dead_letter_record(record, exc, STAGE, Reason.INTERNAL_ERROR)
 
-    async def decide(stream: StreamT) -> None:
+    async def decide_batch(records: Sequence[Any]) -> None:
+        for record in records:
+            memory_writes.at(record.partition)
+            stream_time_writes.at(record.partition)
+            await handle(record)
+        await acknowledged()
+        # Now the memory may say so, in each partition's store and changelog.
+        await memory_io.flush(memory_writes)
+        await stream_time_io.flush(stream_time_writes)
+
+    async def decide(source: BatchSource) -> None:
         await hub_view.wait_ready()
-        # faust's StreamT does not declare take_events; its Stream has it.
-        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            for event in events:
-                memory_writes.at(event.message.partition)
-                stream_time_writes.at(event.message.partition)
-                await handle(event)
-            await acknowledged()
-            # Now the memory may say so, in each partition's store and changelog.
-            await memory_io.flush(memory_writes)
-            await stream_time_io.flush(stream_time_writes)
+        await source.run(decide_batch)
 
     async def tick() -> None:
         """Ask each assigned partition whose stream time moved to run R7."""
@@ -160,5 +162,5 @@ def register(p: Pipeline) -> None:
             if tp.topic == updates_name and decider.due(tp.partition):
                 await updates.send(value=messages.encode(messages.Tick()), partition=tp.partition)
 
-    app.agent(p.raw_topic(cat.UPDATES), name=f"{STAGE}.updates")(decide)
+    p.batch_agent(cat.UPDATES, f"{STAGE}.updates", decide, BATCH_MAX, BATCH_WITHIN_S)
     app.timer(TICK_INTERVAL_S, name=f"{STAGE}.r7_tick")(tick)

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from msgspec.structs import replace
 
 from streams.agents.decision import rules
 from streams.agents.decision.track import Track
@@ -51,7 +53,8 @@ class _Silence:
 class Decider:
     """Evaluates updates in each shipment's order and runs R7 on ticks.
 
-    ``table``: shipment_id -> Track bytes (``decision_memory``); ``stream_time``: partition
+    ``table``: shipment_id -> :class:`Track` (``decision_memory``, whose codec makes them
+    bytes; a value read as bytes is decoded too); ``stream_time``: partition
     (as text) -> greatest occurred_at evaluated there. ``partition_of`` maps a shipment to its
     partition, for the R7 index that is rebuilt from the table after every rebalance.
     """
@@ -161,7 +164,7 @@ class Decider:
         return replace(track, next_seq=update.seq + 1, state=state, memory=memory)
 
     def _store(self, track: Track, partition: int) -> None:
-        self.table[track.shipment_id] = track.to_bytes()
+        self.table[track.shipment_id] = track
         self._note(partition, track)
 
     def _note(self, partition: int, track: Track) -> None:
@@ -214,7 +217,7 @@ class Decider:
             if decision is not None:
                 await self.emit(decision, None, partition)
                 track = replace(track, memory=track.memory.remember(decision))
-                self.table[sid] = track.to_bytes()
+                self.table[sid] = track
                 escalated += 1
             self._note(partition, track)
         return escalated

@@ -9,9 +9,11 @@ could be rebuilt from ``shipments.decisions`` if its table were ever lost.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from streams.model import Decision, ExceptionCode, ShipmentEvent
 
@@ -30,8 +32,7 @@ class Rule(StrEnum):
     R7 = "R7"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DecisionMemory:
+class DecisionMemory(msgspec.Struct, frozen=True, kw_only=True):
     """Per-shipment memory of the decision agent; the value of its table."""
 
     shipment_id: str

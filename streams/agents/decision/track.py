@@ -19,9 +19,9 @@ update whether or not it waits, and they move with the partition on a rebalance.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 from streams import messages
@@ -31,8 +31,7 @@ from streams.agents.processing.reducer import ShipmentState
 TRACK_VERSION = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Track:
+class Track(msgspec.Struct, frozen=True, kw_only=True):
     """The decision role's value for one shipment."""
 
     shipment_id: str
@@ -61,8 +60,10 @@ class Track:
         )
 
     @classmethod
-    def from_value(cls, shipment_id: str, value: bytes | str | Mapping[str, Any]) -> Track:
+    def from_value(cls, shipment_id: str, value: Track | bytes | str | Mapping[str, Any]) -> Track:
         """Read a table value; a memory of version 1 (before seqs) becomes a Track."""
+        if isinstance(value, Track):
+            return value
         d = orjson.loads(value) if isinstance(value, bytes | str) else value
         if d.get("v") != TRACK_VERSION:
             return cls(shipment_id=shipment_id, next_seq=None, memory=DecisionMemory.from_json(d))

@@ -20,22 +20,27 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from faust import web as fweb
-from faust.types import EventT, StreamT
 
 from streams import messages
 from streams import topics as cat
 from streams.agents.ingestion.validation import ValidationError
-from streams.agents.outbox import Outbox
 from streams.agents.processing.accept import accept
-from streams.agents.processing.processor import Processor, decode_state
+from streams.agents.processing.processor import (
+    Processor,
+    decode_state,
+    decode_stored,
+    encode_stored,
+)
 from streams.agents.processing.windows import HubWindowCounts
 from streams.errors import DecodeError, Reason, ServiceUnavailable
 from streams.kafka.partitioner import partition_for
 from streams.model import EventType, ShipmentEvent
 from streams.patches import table_io
+from streams.patches.batch_delivery import BatchSource
 from streams.pipeline import INGESTED_AT_HEADER, Pipeline
 from tables import hub_windows, hubs, shipments
 
@@ -48,18 +53,16 @@ BATCH_MAX = 500
 BATCH_WITHIN_S = 0.02
 
 
-def header(event: EventT, name: str) -> str | None:
-    """A header of the event's message as text (faust gives a list or a mapping)."""
-    headers: Any = event.message.headers or ()
-    items = headers.items() if hasattr(headers, "items") else headers
-    for key, value in items:
+def header(record: Any, name: str) -> str | None:
+    """A header of a record as text (aiokafka gives (name, bytes) pairs)."""
+    for key, value in record.headers or ():
         if key == name and value is not None:
             return value.decode() if isinstance(value, bytes) else str(value)
     return None
 
 
-def _ingested_at(event: EventT) -> int | None:
-    value = header(event, INGESTED_AT_HEADER)
+def _ingested_at(record: Any) -> int | None:
+    value = header(record, INGESTED_AT_HEADER)
     try:
         return None if value is None else int(value)
     except ValueError:
@@ -71,12 +74,12 @@ def register(p: Pipeline) -> None:
     app = p.app
     metrics = p.metrics
     serde = p.serde(cat.EVENTS)
-    updates = p.topic(cat.UPDATES)
-    arrivals = p.topic(cat.HUB_ARRIVALS)
     arrival_partitions = cat.partitions_of(cat.HUB_ARRIVALS, p.settings)
     update_partitions = cat.partitions_of(cat.UPDATES, p.settings)
     state = shipments.declare(app, p.settings)
-    state_io = p.table_io(state)
+    state_io = p.table_io(
+        state, table_io.Codec(encode_stored, lambda _key, raw: decode_stored(raw))
+    )
     state_writes = state_io.overlay()
     hub_view = hubs.network(p)
     processor = Processor(state_writes, hub_view)
@@ -85,40 +88,39 @@ def register(p: Pipeline) -> None:
     window_writes = windows_io.overlay()
     counts = HubWindowCounts(store=window_writes)
     # One outbox per agent: each sends only what its own batch produced.
-    to_updates, to_arrivals = Outbox(updates), Outbox(arrivals)
-    to_updates_from_hubs = Outbox(updates)
+    to_updates, to_arrivals = p.outbox(cat.UPDATES), p.outbox(cat.HUB_ARRIVALS)
+    to_updates_from_hubs = p.outbox(cat.UPDATES)
 
     @functools.cache
     def hub_partition(hub: str) -> int:
         return partition_for(hub, arrival_partitions)
 
-    async def decode(event: EventT) -> ShipmentEvent:
+    async def decode(record: Any) -> ShipmentEvent:
         """Decode and accept; waits (never drops) while the registry is unreachable."""
-        message = event.message
         while True:
             try:
                 return accept(
                     serde,
-                    message.key,
-                    message.value,
-                    int(message.timestamp * 1000),
+                    record.key,
+                    record.value,
+                    record.timestamp,
                     p.settings.max_future_skew_ms,
                 )
             except ServiceUnavailable as exc:
                 log.warning("%s; retrying in %.0fs", exc, REGISTRY_RETRY_S)
                 await asyncio.sleep(REGISTRY_RETRY_S)
 
-    async def dead_letter(event: EventT, exc: Exception, reason: str, stage: str = STAGE) -> None:
+    async def dead_letter(record: Any, exc: Exception, reason: str, stage: str = STAGE) -> None:
         metrics.events.labels(stage, "dead_lettered").inc()
-        await p.dead_letter_event(event, exc, stage, reason)
+        await p.dead_letter_record(record, exc, stage, reason)
 
-    async def handle(event: EventT) -> None:
+    async def handle(record: Any) -> None:
         try:
-            ev = await decode(event)
+            ev = await decode(record)
         except (DecodeError, ValidationError) as exc:
-            await dead_letter(event, exc, exc.reason)
+            await dead_letter(record, exc, exc.reason)
             return
-        handled = processor.handle(ev, event.message.offset, _ingested_at(event))
+        handled = processor.handle(ev, record.offset, _ingested_at(record))
         metrics.events.labels(STAGE, handled.outcome).inc()
         if handled.update is None:
             metrics.duplicates.labels(STAGE).inc()
@@ -127,24 +129,27 @@ def register(p: Pipeline) -> None:
             to_arrivals.add(hub_partition(ev.hub), handled.update)
         else:
             # Same key, same partitioner, same count: the shipment's partition of the updates.
-            to_updates.add(event.message.partition, handled.update)
+            to_updates.add(record.partition, handled.update)
 
-    async def process(stream: StreamT) -> None:
+    async def process_batch(records: Sequence[Any]) -> None:
+        for record in records:
+            state_writes.at(record.partition)
+            try:
+                await handle(record)
+            except Exception as exc:  # a bug must not stop the worker: keep the record
+                log.exception("processing failed for %s[%d]", record.topic, record.partition)
+                await dead_letter(record, exc, Reason.INTERNAL_ERROR)
+        # The batch's records are acked (committed later) only after this: the state and the
+        # updates leave first. A crash before they do is a replay (processor.py).
+        deliveries = p.deliveries()
+        await state_io.flush(state_writes, deliveries)
+        await to_updates.send(deliveries)
+        await to_arrivals.send(deliveries)
+        await deliveries.wait()
+
+    async def process(source: BatchSource) -> None:
         await hub_view.wait_ready()
-        # faust's StreamT does not declare take_events; its Stream has it.
-        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            for event in events:
-                state_writes.at(event.message.partition)
-                try:
-                    await handle(event)
-                except Exception as exc:  # a bug must not stop the worker: keep the record
-                    log.exception("processing failed for %s", event.message.tp)
-                    await dead_letter(event, exc, Reason.INTERNAL_ERROR)
-            # The batch's events are acked (committed later) only after this body: the state
-            # and the updates leave first. A crash before they do is a replay (processor.py).
-            await state_io.flush(state_writes)
-            await to_updates.send()
-            await to_arrivals.send()
+        await source.run(process_batch)
 
     def number(update: messages.EventUpdate) -> messages.EventUpdate:
         ev = update.event
@@ -170,24 +175,30 @@ def register(p: Pipeline) -> None:
             update = update.counted(messages.Arrival(k=None))
         to_updates_from_hubs.add(partition_for(update.shipment_id, update_partitions), update)
 
-    async def count_arrivals(stream: StreamT) -> None:
-        await hub_view.wait_ready()
-        async for events in stream.take_events(BATCH_MAX, BATCH_WITHIN_S):  # type: ignore[attr-defined]
-            for event in events:
-                window_writes.at(event.message.partition)
-                try:
-                    batch = messages.decode_batch(event.message.value)
-                except messages.MessageError as exc:
-                    await dead_letter(event, exc, Reason.INTERNAL_ERROR, HUB_STAGE)
-                    continue
-                for update in batch:
-                    if isinstance(update, messages.EventUpdate):
-                        count(update)
-            await windows_io.flush(window_writes)
-            await to_updates_from_hubs.send()
+    async def count_batch(records: Sequence[Any]) -> None:
+        for record in records:
+            window_writes.at(record.partition)
+            try:
+                batch = messages.decode_batch(record.value)
+            except messages.MessageError as exc:
+                await dead_letter(record, exc, Reason.INTERNAL_ERROR, HUB_STAGE)
+                continue
+            for update in batch:
+                if isinstance(update, messages.EventUpdate):
+                    count(update)
+        deliveries = p.deliveries()
+        await windows_io.flush(window_writes, deliveries)
+        await to_updates_from_hubs.send(deliveries)
+        await deliveries.wait()
 
-    app.agent(p.raw_topic(cat.EVENTS), name=f"{STAGE}.events")(process)
-    app.agent(p.raw_topic(cat.HUB_ARRIVALS), name=f"{STAGE}.hub_arrivals")(count_arrivals)
+    async def count_arrivals(source: BatchSource) -> None:
+        await hub_view.wait_ready()
+        await source.run(count_batch)
+
+    p.batch_agent(cat.EVENTS, f"{STAGE}.events", process, BATCH_MAX, BATCH_WITHIN_S)
+    p.batch_agent(
+        cat.HUB_ARRIVALS, f"{STAGE}.hub_arrivals", count_arrivals, BATCH_MAX, BATCH_WITHIN_S
+    )
 
     class ShipmentView(fweb.View):
         """The state of one shipment, answered by the worker owning its partition."""

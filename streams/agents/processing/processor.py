@@ -34,9 +34,23 @@ class Handled:
     update: EventUpdate | None = None
 
 
-def encode_state(state: reducer.ShipmentState, offset: int) -> bytes:
-    """The table value: the state as JSON plus the offset that made it."""
-    return orjson.dumps({**state.to_json(), APPLIED_OFFSET: offset})
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The table value of a shipment: its state and the offset of the record that made it."""
+
+    state: reducer.ShipmentState
+    applied_offset: int
+
+
+def encode_stored(stored: Stored) -> bytes:
+    """The table value as bytes: the state as JSON plus the offset that made it."""
+    return orjson.dumps({**stored.state.to_json(), APPLIED_OFFSET: stored.applied_offset})
+
+
+def decode_stored(raw: bytes | str) -> Stored:
+    """Inverse of :func:`encode_stored`."""
+    d = orjson.loads(raw)
+    return Stored(reducer.ShipmentState.from_json(d), int(d.get(APPLIED_OFFSET, -1)))
 
 
 def decode_state(value: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
@@ -45,7 +59,7 @@ def decode_state(value: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Processor:
-    """Applies events to the ``shipments`` table (shipment_id -> state bytes)."""
+    """Applies events to the ``shipments`` table (shipment_id -> :class:`Stored`)."""
 
     def __init__(self, table: MutableMapping[Any, Any], hubs: Mapping[str, Hub]) -> None:
         self.table = table
@@ -54,16 +68,15 @@ class Processor:
     def handle(self, event: ShipmentEvent, offset: int, ingested_at: int | None) -> Handled:
         """Apply one valid event read at ``offset`` of its partition."""
         sid = event.shipment_id
-        value = self.table.get(sid)
-        stored = None if value is None else decode_state(value)
-        previous = None if stored is None else reducer.ShipmentState.from_json(stored)
+        stored: Stored | None = self.table.get(sid)
+        previous = None if stored is None else stored.state
         result = reducer.apply(previous, event, self.hubs)
         if result.outcome is reducer.Outcome.DUPLICATE:
             seq = None if previous is None else previous.seq_of(event.event_id)
-            if seq is None or stored is None or offset > stored.get(APPLIED_OFFSET, -1):
+            if seq is None or stored is None or offset > stored.applied_offset:
                 return Handled("duplicate")
-            self.table[sid] = value
+            self.table[sid] = stored
             return Handled("replayed", EventUpdate(event=event, seq=seq, ingested_at=ingested_at))
-        self.table[sid] = encode_state(result.state, offset)
+        self.table[sid] = Stored(result.state, offset)
         update = EventUpdate(event=event, seq=result.state.seq, ingested_at=ingested_at)
         return Handled("applied", update)

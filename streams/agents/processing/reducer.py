@@ -28,9 +28,12 @@ Semantics:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 from streams.agents.processing.eta import compute_eta
 from streams.model import EventType, ExceptionCode, Hub, ServiceLevel, ShipmentEvent
@@ -51,8 +54,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ShipmentState:
+class ShipmentState(msgspec.Struct, frozen=True, kw_only=True):
     """Everything known about one shipment; the value of the shipments table.
 
     ``recent_ids`` holds the last ``DEDUP_WINDOW`` accepted event ids in the order they were

@@ -22,8 +22,10 @@ already in the store are kept.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass, replace
 from typing import Any
+
+import msgspec
+from msgspec.structs import replace
 
 WINDOW_MS = 15 * 60 * 1000
 DEFAULT_RETENTION_MS = 24 * 3_600_000
@@ -45,8 +47,7 @@ def parse_window_key(key: str) -> tuple[str, int]:
     return hub, int(start)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Arrival:
+class Arrival(msgspec.Struct, frozen=True, kw_only=True):
     """One ARRIVED_HUB scan as counted: ``k`` is its number in its window (None if late)."""
 
     hub: str

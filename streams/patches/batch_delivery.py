@@ -1,0 +1,305 @@
+"""Records of chosen topics handed to their agent a fetch at a time, past faust's per-record path.
+
+faust hands every record to a stream on its own: a ``Message`` and an ``Event`` object, an
+async generator step, ``wait_first`` (two tasks and an ``asyncio.wait``) around the
+conductor's callback, flow-control and producer-buffer awaits, a queue put and get, the
+stream's iterator, ``take_events``' buffer and an ack through the event's refcount. That
+costs 70-90 µs of CPU per record on this machine before the agent looks at it
+(``python -m ops.bench.faust_floor``), more than Quix Streams spends on a whole event.
+
+For the topics an agent registers here (:func:`source`), the fetcher loop hands the records of
+each fetch (aiokafka's ``ConsumerRecord`` objects, per partition, in offset order) to a
+:class:`BatchSource` in one call; the agent takes them in batches and acks a batch's offsets
+into the consumer's own bookkeeping once it has finished with it. Everything else faust does
+around a record is kept, in the same places:
+
+- only partitions the consumer considers active are delivered, never while flow is stopped
+  or after the consumer generation changed during the fetch (the rest is read again after
+  faust's seek to the committed offsets), and records below the read offset are dropped, as
+  in faust's loop;
+- the buffer is cleared with faust's own queues (``app.flow_control.clear()``) at every
+  rebalance; a batch the agent took stays in the consumer's unacked set until the agent is
+  done with it, so ``wait_empty`` (rebalance, shutdown) waits for it and its commit includes
+  it;
+- back-pressure as faust's: past ``HIGH_WATER`` buffered records a partition stops being
+  fetched (``on_buffer_full``), below ``LOW_WATER`` it is fetched again;
+- a batch whose handler raised is not acked: the commit guard (``offset_guard``) sees the
+  hole and delivers those records again.
+
+Records of other topics (changelogs, the communication role's stream) go through faust's path
+unchanged. Proven on the versions ``offset_guard.PROVEN_ON`` names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import faust
+from faust.transport import consumer as faust_consumer
+from faust.transport.consumer import Consumer
+from faust.types import TP
+from mode.utils.futures import notify
+
+log = logging.getLogger(__name__)
+
+#: Buffered records past which a partition stops being fetched, and below which it resumes.
+HIGH_WATER = 4000
+LOW_WATER = 1000
+
+#: aiokafka's ConsumerRecord: topic, partition, offset, timestamp (ms), key, value, headers.
+Record = Any
+Handler = Callable[[Sequence[Record]], Awaitable[None]]
+
+
+class InFlight:
+    """Stands for a taken batch in the consumer's unacked set (``wait_empty`` waits on it)."""
+
+    __slots__ = ("__weakref__", "acked", "refcount")
+
+    def __init__(self) -> None:
+        self.acked = False
+        self.refcount = 1
+
+
+@dataclass(slots=True)
+class Batch:
+    """Records taken together, and the token that keeps a rebalance waiting for them."""
+
+    records: list[Record]
+    token: InFlight
+
+
+class BatchSource:
+    """The records of one topic on their way to its agent."""
+
+    def __init__(self, app: faust.App, topic: str, max_records: int, within_s: float) -> None:
+        self.app = app
+        self.topic = topic
+        self.max_records = max_records
+        self.within_s = within_s
+        self._records: deque[Record] = deque()
+        self._arrived = asyncio.Event()
+        self._paused: set[TP] = set()
+        self._taken: list[InFlight] = []
+        # Cleared with faust's stream queues at every rebalance (a WeakSet: we are kept alive
+        # by the registry below).
+        app.flow_control.manage_queue(self)  # type: ignore[arg-type]
+
+    # -- fetcher side ---------------------------------------------------------------------
+
+    def deliver(self, consumer: Consumer, tp: TP, records: Sequence[Record]) -> None:
+        """Buffer one partition's records of a fetch."""
+        self._records.extend(records)
+        self._arrived.set()
+        if len(self._records) > HIGH_WATER and tp not in self._paused:
+            self._paused.add(tp)
+            consumer.on_buffer_full(tp)
+
+    def clear(self) -> None:
+        """Forget buffered records (faust's flow control calls this at every rebalance)."""
+        self._records.clear()
+        self._arrived.clear()
+        self._resume_fetching()
+
+    # -- agent side -----------------------------------------------------------------------
+
+    async def take(self) -> Batch:
+        """The next batch: what is buffered, waiting ``within_s`` for more up to the maximum."""
+        while not self._records:
+            self._arrived.clear()
+            await self._arrived.wait()
+        if len(self._records) < self.max_records:
+            deadline = time.monotonic() + self.within_s
+            while len(self._records) < self.max_records:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), left)
+                except TimeoutError:
+                    break
+        n = min(len(self._records), self.max_records)
+        records = [self._records.popleft() for _ in range(n)]
+        token = InFlight()
+        consumer = cast(Any, self.app.consumer)
+        consumer._unacked_messages.add(token)  # noqa: SLF001  # see module docstring
+        if len(self._records) < LOW_WATER:
+            self._resume_fetching()
+        return Batch(records, token)
+
+    def done(self, batch: Batch, *, ack: bool) -> None:
+        """Release a batch; ``ack``: its offsets may be committed."""
+        consumer = cast(Any, self.app.consumer)
+        token = batch.token
+        if ack:
+            _ack(consumer, batch.records)
+        token.acked = True
+        token.refcount = 0
+        consumer._unacked_messages.discard(token)  # noqa: SLF001
+        notify(consumer._waiting_for_ack)  # noqa: SLF001
+
+    async def run(self, handle: Handler) -> None:
+        """Take batches and hand them to ``handle`` until cancelled; ack those it finished."""
+        while True:
+            batch = await self.take()
+            try:
+                await handle(batch.records)
+            except BaseException:
+                self.done(batch, ack=False)
+                raise
+            self.done(batch, ack=True)
+
+    def _resume_fetching(self) -> None:
+        if self._paused:
+            consumer = self.app.consumer
+            for tp in self._paused:
+                consumer.on_buffer_drop(tp)
+            self._paused.clear()
+
+
+def _ack(consumer: Any, records: Sequence[Record]) -> None:
+    """What ``Consumer.ack`` does per message, per partition of a batch."""
+    by_tp: dict[TP, list[int]] = {}
+    for r in records:
+        by_tp.setdefault(TP(r.topic, r.partition), []).append(r.offset)
+    now = time.monotonic()
+    inbound = consumer.app.monitor.stream_inbound_time
+    with faust_consumer.ack_lock:
+        for tp, offsets in by_tp.items():
+            committed = consumer._committed_offset[tp]  # noqa: SLF001
+            index = consumer._acked_index[tp]  # noqa: SLF001
+            acked = consumer._acked[tp]  # noqa: SLF001
+            for offset in offsets:
+                if (committed is None or offset >= committed) and offset not in index:
+                    index.add(offset)
+                    acked.append(offset)
+                    consumer._n_acked += 1  # noqa: SLF001
+            # faust's "stream idle" check reads this; its Monitor no longer sets it (app.py).
+            inbound[tp] = now
+
+
+def sources(app: faust.App) -> dict[str, BatchSource]:
+    """The batch sources of ``app``, by topic name."""
+    registry: dict[str, BatchSource] | None = getattr(app, "_shipstream_batch_sources", None)
+    if registry is None:
+        registry = {}
+        app._shipstream_batch_sources = registry  # type: ignore[attr-defined]  # noqa: SLF001
+    return registry
+
+
+def source(app: faust.App, topic: str, max_records: int, within_s: float) -> BatchSource:
+    """Deliver ``topic``'s records to a batch source (call before the worker starts)."""
+    install()
+    registry = sources(app)
+    if topic in registry:
+        msg = f"topic {topic!r} already has a batch source"
+        raise ValueError(msg)
+    registry[topic] = BatchSource(app, topic, max_records, within_s)
+    return registry[topic]
+
+
+_installed = False
+
+
+def install() -> None:
+    """Replace ``Consumer._drain_messages`` (idempotent)."""
+    global _installed  # the patch is process-wide, like the class it patches
+    if _installed:
+        return
+    _installed = True
+    Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]  # noqa: SLF001
+
+
+async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover - needs a broker
+    """Faust's fetcher loop (0.15.3), with whole fetches of batch topics handed over at once."""
+    callback = self.callback
+    consumer_should_stop = self._stopped.is_set  # noqa: SLF001
+    fetcher_should_stop = fetcher._stopped.is_set  # noqa: SLF001
+    get_read_offset = self._read_offset.__getitem__
+    set_read_offset = self._read_offset.__setitem__
+    set_flag, unset_flag = self.diag.set_flag, self.diag.unset_flag
+    flag = faust_consumer.CONSUMER_FETCHING
+    batch_sources = sources(self.app)
+    flow_control = self.app.flow_control
+    to_message = self._to_message
+    yield_every, since_yield = 100, 0
+    try:
+        while not (consumer_should_stop() or fetcher_should_stop()):
+            set_flag(flag)
+            records, active = await self._wait_next_records(1.0)
+            await self.sleep(0)
+            if records is None or self.should_stop:
+                unset_flag(flag)
+                continue
+            if not self.flow_active:
+                try:
+                    await self.perform_seek()
+                except Exception as exc:
+                    log.warning("exception performing seek when flow not active %r", exc)
+                unset_flag(flag)
+                continue
+            generation_id = self.app.consumer_generation_id
+            others: dict[TP, list[Record]] = {}
+            for fetched_tp, batch in records.items():
+                target = batch_sources.get(fetched_tp.topic)
+                if target is None:
+                    others[fetched_tp] = batch
+                    continue
+                # aiokafka's TopicPartition; faust's bookkeeping asserts its own TP type.
+                tp = TP(fetched_tp.topic, fetched_tp.partition)
+                if not flow_control.is_active():
+                    await flow_control.acquire()
+                if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                    break
+                if active is not None and tp not in active and tp not in self._buffered_partitions:
+                    continue
+                r_offset = get_read_offset(tp)
+                if r_offset is not None:
+                    batch = [r for r in batch if r.offset >= r_offset]
+                if batch:
+                    target.deliver(self, tp, batch)
+                    set_read_offset(tp, batch[-1].offset)
+            if others:
+                buffered = self._buffered_partitions
+                for tp, record in self.scheduler.iterate(others):
+                    if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                        break
+                    if active is not None and tp not in active and tp not in buffered:
+                        continue
+                    since_yield += 1
+                    if since_yield > yield_every:
+                        await asyncio.sleep(0)
+                        since_yield = 0
+                    message = to_message(tp, record)
+                    offset = message.offset
+                    r_offset = get_read_offset(tp)
+                    if r_offset is None or offset >= r_offset:
+                        await self.wait_first(callback(message), self.suspend_flow.wait())
+                        set_read_offset(tp, offset)
+            commit_every = self._commit_every
+            if commit_every is not None and self._n_acked >= commit_every:
+                self._n_acked = 0
+                await self.commit()
+            unset_flag(flag)
+    except self.consumer_stopped_errors:
+        if self.transport.app.should_stop:
+            log.info("Broker stopped consumer, shutting down...")
+            return
+        raise
+    except asyncio.CancelledError:
+        if self.transport.app.should_stop:
+            log.info("Consumer shutting down for user cancel.")
+            return
+        raise
+    except Exception as exc:
+        log.exception("Drain messages raised: %r", exc)
+        raise
+    finally:
+        unset_flag(flag)
