@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import fastavro
+import msgspec
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from streams.codecs import registry
@@ -36,6 +37,7 @@ from streams.topics import TopicSpec
 MAGIC = 0
 HEADER = struct.Struct(">bI")
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 class AvroSerde:
@@ -55,10 +57,13 @@ class AvroSerde:
         self.subject = settings.topic(spec.name) + "-value"
         self.schema_text = registry.load_schema(spec.schema_file)
         self.schema = fastavro.parse_schema(json.loads(self.schema_text))
+        self.plain_schema = fastavro.parse_schema(
+            _without_logical_types(json.loads(self.schema_text))
+        )
         self._sr = sr
         self._lock = threading.Lock()
         self._writer_id: int | None = None
-        self._readers: dict[int, Any] = {}
+        self._readers: dict[tuple[int, bool], Any] = {}
         self._unknown: dict[int, DecodeError] = {}
         """Ids the registry said it does not have: asked once, not once per bad record."""
         self._on_registry_error = on_registry_error
@@ -96,8 +101,10 @@ class AvroSerde:
         fastavro.schemaless_writer(buf, self.schema, record)
         return buf.getvalue()
 
-    def _reader_for(self, schema_id: int) -> Any:
-        reader = self._readers.get(schema_id)
+    def _reader_for(self, schema_id: int, plain: bool = False) -> Any:
+        """The parsed writer schema of ``schema_id`` (``plain``: without logical types)."""
+        key = (schema_id, plain)
+        reader = self._readers.get(key)
         if reader is None:
             if schema_id in self._unknown:
                 raise self._unknown[schema_id]
@@ -115,12 +122,20 @@ class AvroSerde:
                     self._unknown[schema_id] = err
                 raise err from exc
             # RegistryUnavailable propagates: the record is fine, the registry is not.
-            reader = fastavro.parse_schema(json.loads(text))
-            self._readers[schema_id] = reader
+            for flag in (False, True):
+                parsed = json.loads(text)
+                self._readers[(schema_id, flag)] = fastavro.parse_schema(
+                    _without_logical_types(parsed) if flag else parsed
+                )
+            reader = self._readers[key]
         return reader
 
-    def decode(self, data: bytes | None) -> dict[str, Any]:
-        """Deserialize wire-format bytes; raises DecodeError with a DLQ reason."""
+    def decode(self, data: bytes | None, *, plain: bool = False) -> dict[str, Any]:
+        """Deserialize wire-format bytes; raises DecodeError with a DLQ reason.
+
+        ``plain``: logical types are not applied (timestamps stay epoch-ms ints, as the model
+        keeps them), which saves making a datetime per timestamp only to undo it.
+        """
         if data is None or len(data) < HEADER.size:
             msg = f"value of {0 if data is None else len(data)} bytes is too short for Avro"
             raise DecodeError(Reason.NOT_AVRO, msg)
@@ -128,9 +143,10 @@ class AvroSerde:
         if magic != MAGIC:
             msg = f"magic byte is {magic}, not 0: not the Confluent Avro wire format"
             raise DecodeError(Reason.NOT_AVRO, msg)
-        writer = self._reader_for(schema_id)
+        writer = self._reader_for(schema_id, plain)
+        reader = self.plain_schema if plain else self.schema
         try:
-            out = fastavro.schemaless_reader(io.BytesIO(data[HEADER.size :]), writer, self.schema)
+            out = fastavro.schemaless_reader(io.BytesIO(data[HEADER.size :]), writer, reader)
         except ServiceUnavailable:
             raise
         except Exception as exc:  # fastavro raises many types on corrupt bodies
@@ -140,3 +156,25 @@ class AvroSerde:
             msg = f"schema id {schema_id} does not describe a record"
             raise DecodeError(Reason.AVRO_DECODE_FAILED, msg)
         return out
+
+    def decode_as(self, data: bytes | None, cls: type[_R]) -> _R:
+        """Deserialize straight into ``cls``, a model type shaped like the schema.
+
+        msgspec builds it from the plain record (C speed: the per-field conversion in Python
+        was a third of what decoding a record cost).
+        """
+        record = self.decode(data, plain=True)
+        try:
+            return msgspec.convert(record, cls)
+        except msgspec.ValidationError as exc:
+            msg = f"Avro record does not fit {cls.__name__}: {exc}"
+            raise DecodeError(Reason.AVRO_DECODE_FAILED, msg) from exc
+
+
+def _without_logical_types(schema: Any) -> Any:
+    """The schema (parsed JSON) with every ``logicalType`` left out."""
+    if isinstance(schema, dict):
+        return {k: _without_logical_types(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [_without_logical_types(v) for v in schema]
+    return schema

@@ -32,7 +32,7 @@ class Rule(StrEnum):
     R7 = "R7"
 
 
-class DecisionMemory(msgspec.Struct, frozen=True, kw_only=True):
+class DecisionMemory(msgspec.Struct, frozen=True, kw_only=True, tag_field="v", tag=MEMORY_VERSION):
     """Per-shipment memory of the decision agent; the value of its table."""
 
     shipment_id: str

@@ -30,7 +30,7 @@ def accept(
     dead-letter, and ``ServiceUnavailable`` while the registry cannot be asked (retry: the
     record is not at fault).
     """
-    event = ShipmentEvent.from_avro(serde.decode(value))
+    event = serde.decode_as(value, ShipmentEvent)
     validate_event(event, now_ms=timestamp_ms, max_future_skew_ms=max_future_skew_ms)
     shipment_key = key.decode(errors="replace") if key else None
     if shipment_key != event.shipment_id:

@@ -54,7 +54,14 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
 
 
-class ShipmentState(msgspec.Struct, frozen=True, kw_only=True):
+class ShipmentState(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    tag_field="v",
+    tag=STATE_VERSION,
+    rename={"recent_ids": "seen_event_ids", "seq": "event_count"},
+):
     """Everything known about one shipment; the value of the shipments table.
 
     ``recent_ids`` holds the last ``DEDUP_WINDOW`` accepted event ids in the order they were
