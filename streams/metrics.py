@@ -6,6 +6,7 @@ so several apps built in one test process do not collide.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -31,6 +32,28 @@ class _CommitGuardCollector:
             "Offset gaps faust inferred from stale read offsets and the commit guard refused",
             value=state.refused_gaps,
         )
+
+
+class Tally:
+    """Counts of a labelled counter, added to it once per batch instead of once per record.
+
+    ``counter.labels(...).inc()`` takes a lock and two lookups; per record, in the agents' inner
+    loops, that showed in profiles.
+    """
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+        self.counts: collections.Counter[tuple[str, ...]] = collections.Counter()
+
+    def add(self, *labels: str) -> None:
+        """Count one record under ``labels``."""
+        self.counts[labels] += 1
+
+    def flush(self) -> None:
+        """Add the counts to the counter, and start again."""
+        counts, self.counts = self.counts, collections.Counter()
+        for labels, n in counts.items():
+            self.counter.labels(*labels).inc(n)
 
 
 class Metrics:

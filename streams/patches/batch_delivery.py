@@ -139,7 +139,7 @@ class BatchSource:
         consumer = cast(Any, self.app.consumer)
         token = batch.token
         if ack:
-            _ack(consumer, batch.records)
+            _ack(consumer, batch.records, self.app.monitor.stream_inbound_time)
         token.acked = True
         token.refcount = 0
         consumer._unacked_messages.discard(token)  # noqa: SLF001
@@ -164,13 +164,16 @@ class BatchSource:
             self._paused.clear()
 
 
-def _ack(consumer: Any, records: Sequence[Record]) -> None:
-    """What ``Consumer.ack`` does per message, per partition of a batch."""
+def _ack(consumer: Any, records: Sequence[Record], inbound: dict[TP, float]) -> None:
+    """What ``Consumer.ack`` does per message, per partition of a batch.
+
+    ``inbound``: the Monitor's last-record time per partition, which faust's "stream idle"
+    check reads and the Monitor no longer sets (``streams/app.py``).
+    """
     by_tp: dict[TP, list[int]] = {}
     for r in records:
         by_tp.setdefault(TP(r.topic, r.partition), []).append(r.offset)
     now = time.monotonic()
-    inbound = consumer.app.monitor.stream_inbound_time
     with faust_consumer.ack_lock:
         for tp, offsets in by_tp.items():
             committed = consumer._committed_offset[tp]  # noqa: SLF001
@@ -181,7 +184,6 @@ def _ack(consumer: Any, records: Sequence[Record]) -> None:
                     index.add(offset)
                     acked.append(offset)
                     consumer._n_acked += 1  # noqa: SLF001
-            # faust's "stream idle" check reads this; its Monitor no longer sets it (app.py).
             inbound[tp] = now
 
 

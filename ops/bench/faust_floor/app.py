@@ -18,6 +18,7 @@ from faust.types import StreamT
 
 from streams.app import App
 from streams.kafka.producer import make_producer
+from streams.patches import batch_delivery
 from streams.patches.table_io import TableIO
 from streams.settings import Settings
 
@@ -42,6 +43,8 @@ app = (App if os.environ.get("FLOOR_NO_SENSORS") else faust.App)(
 source = app.topic(TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw",
                    value_serializer="raw")  # fmt: skip
 table = app.Table("t", key_type=bytes, value_type=bytes, partitions=12)
+# "batch": the records reach the agent a fetch at a time, past faust's per-record path.
+batches = batch_delivery.source(app, TOPIC, BATCH, WITHIN) if VARIANT == "batch" else None
 _state: dict[str, Any] = {"n": 0, "start": None}
 
 
@@ -68,9 +71,15 @@ async def consume(stream: StreamT) -> None:
     if VARIANT == "events":  # faust delivers each record to the agent, nothing else
         async for _ in stream.events():
             _count(1)
-    elif VARIANT == "take":  # the same, in batches (what the agents use)
+    elif VARIANT == "take":  # the same, in batches (what the agents used before "batch")
         async for events in stream.take_events(BATCH, WITHIN):  # type: ignore[attr-defined]
             _count(len(events))
+    elif VARIANT == "batch" and batches is not None:  # whole fetches (what the agents use)
+
+        async def count(records: Any) -> None:
+            _count(len(records))
+
+        await batches.run(count)
     elif VARIANT == "table":  # + one faust table write per record (faust's changelog path)
         async for event in stream.events():
             table[event.message.key] = event.message.value

@@ -27,6 +27,7 @@ from streams.agents.decision.sent import SentDecisions, kafka_loader
 from streams.agents.decision.track import Track
 from streams.errors import Reason
 from streams.kafka.partitioner import partition_for
+from streams.metrics import Tally
 from streams.model import Decision
 from streams.patches import table_io
 from streams.patches.batch_delivery import BatchSource
@@ -65,6 +66,7 @@ def register(p: Pipeline) -> None:
 
         return callback
 
+    outcomes = Tally(metrics.events)
     # Decisions leave through the worker's librdkafka producer; acknowledged() waits for them.
     outgoing = p.deliveries()
 
@@ -137,7 +139,7 @@ def register(p: Pipeline) -> None:
                     await decider.on_tick(record.partition)
                     continue
                 outcome = await decider.on_update(payload, record.partition)
-                metrics.events.labels(STAGE, outcome.value).inc()
+                outcomes.add(STAGE, outcome.value)
         except Exception as exc:  # a bug must not stop the worker: keep the record
             log.exception("decision failed for %s[%d]", record.topic, record.partition)
             await p.dead_letter_record(record, exc, STAGE, Reason.INTERNAL_ERROR)
@@ -151,6 +153,7 @@ def register(p: Pipeline) -> None:
         # Now the memory may say so, in each partition's store and changelog.
         await memory_io.flush(memory_writes)
         await stream_time_io.flush(stream_time_writes)
+        outcomes.flush()
 
     async def decide(source: BatchSource) -> None:
         await hub_view.wait_ready()

@@ -38,6 +38,7 @@ from streams.agents.processing.processor import (
 from streams.agents.processing.windows import HubWindowCounts
 from streams.errors import DecodeError, Reason, ServiceUnavailable
 from streams.kafka.partitioner import partition_for
+from streams.metrics import Tally
 from streams.model import EventType, ShipmentEvent
 from streams.patches import table_io
 from streams.patches.batch_delivery import BatchSource
@@ -87,6 +88,7 @@ def register(p: Pipeline) -> None:
     windows_io = p.table_io(windows, table_io.JSON)
     window_writes = windows_io.overlay()
     counts = HubWindowCounts(store=window_writes)
+    outcomes, duplicates = Tally(metrics.events), Tally(metrics.duplicates)
     # One outbox per agent: each sends only what its own batch produced.
     to_updates, to_arrivals = p.outbox(cat.UPDATES), p.outbox(cat.HUB_ARRIVALS)
     to_updates_from_hubs = p.outbox(cat.UPDATES)
@@ -121,9 +123,9 @@ def register(p: Pipeline) -> None:
             await dead_letter(record, exc, exc.reason)
             return
         handled = processor.handle(ev, record.offset, _ingested_at(record))
-        metrics.events.labels(STAGE, handled.outcome).inc()
+        outcomes.add(STAGE, handled.outcome)
         if handled.update is None:
-            metrics.duplicates.labels(STAGE).inc()
+            duplicates.add(STAGE)
             return
         if ev.event_type is EventType.ARRIVED_HUB and ev.hub:
             to_arrivals.add(hub_partition(ev.hub), handled.update)
@@ -146,6 +148,8 @@ def register(p: Pipeline) -> None:
         await to_updates.send(deliveries)
         await to_arrivals.send(deliveries)
         await deliveries.wait()
+        outcomes.flush()
+        duplicates.flush()
 
     async def process(source: BatchSource) -> None:
         await hub_view.wait_ready()
@@ -155,7 +159,7 @@ def register(p: Pipeline) -> None:
         ev = update.event
         arrival = counts.record(ev.hub or "", ev.occurred_at, ev.shipment_id, ev.event_id)
         if arrival.k is None:
-            metrics.events.labels(HUB_STAGE, "late").inc()
+            outcomes.add(HUB_STAGE, "late")
         hub = hub_view.get(arrival.hub)
         return update.counted(
             messages.Arrival(
@@ -190,6 +194,7 @@ def register(p: Pipeline) -> None:
         await windows_io.flush(window_writes, deliveries)
         await to_updates_from_hubs.send(deliveries)
         await deliveries.wait()
+        outcomes.flush()
 
     async def count_arrivals(source: BatchSource) -> None:
         await hub_view.wait_ready()
