@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 STAGE = "decision"
 TICK_INTERVAL_S = 10.0
-BATCH_MAX = 500
+BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.02
 ACK_RETRY_S = 1.0
 

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 STAGE = "processing"
 HUB_STAGE = "hub_windows"
 REGISTRY_RETRY_S = 2.0
-BATCH_MAX = 500
+BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.02
 
 
