@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import fastavro
 import msgspec
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from fastavro.schema import to_parsing_canonical_form
 
 from streams.codecs import registry
 from streams.errors import (
@@ -64,6 +65,9 @@ class AvroSerde:
         self._lock = threading.Lock()
         self._writer_id: int | None = None
         self._readers: dict[tuple[int, bool], Any] = {}
+        #: Writer ids whose schema is ours (read without resolution).
+        self._same: set[int] = set()
+        self._canonical = to_parsing_canonical_form(json.loads(self.schema_text))
         self._unknown: dict[int, DecodeError] = {}
         """Ids the registry said it does not have: asked once, not once per bad record."""
         self._on_registry_error = on_registry_error
@@ -122,6 +126,9 @@ class AvroSerde:
                     self._unknown[schema_id] = err
                 raise err from exc
             # RegistryUnavailable propagates: the record is fine, the registry is not.
+            if to_parsing_canonical_form(json.loads(text)) == self._canonical:
+                # Our own schema: nothing to resolve (resolution costs 3.4 of 8.6 us a record).
+                self._same.add(schema_id)
             for flag in (False, True):
                 parsed = json.loads(text)
                 self._readers[(schema_id, flag)] = fastavro.parse_schema(
@@ -144,7 +151,7 @@ class AvroSerde:
             msg = f"magic byte is {magic}, not 0: not the Confluent Avro wire format"
             raise DecodeError(Reason.NOT_AVRO, msg)
         writer = self._reader_for(schema_id, plain)
-        reader = self.plain_schema if plain else self.schema
+        reader = None if schema_id in self._same else self.plain_schema if plain else self.schema
         try:
             out = fastavro.schemaless_reader(io.BytesIO(data[HEADER.size :]), writer, reader)
         except ServiceUnavailable:

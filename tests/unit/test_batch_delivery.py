@@ -67,18 +67,30 @@ TP0, TP1 = TP("t", 0), TP("t", 1)
 def test_a_batch_holds_what_is_buffered_up_to_the_maximum_in_arrival_order() -> None:
     app = fake_app()
     source = BatchSource(app, "t", max_records=3, within_s=0.0)
-    source.deliver(app.consumer, TP0, [rec(0, 5), rec(0, 6)])
-    source.deliver(app.consumer, TP1, [rec(1, 1), rec(1, 2)])
+    source.deliver(app.consumer, [(TP0, [rec(0, 5), rec(0, 6)])])
+    source.deliver(app.consumer, [(TP1, [rec(1, 1), rec(1, 2)])])
     first = asyncio.run(source.take())
     assert [(r.partition, r.offset) for r in first.records] == [(0, 5), (0, 6), (1, 1)]
     second = asyncio.run(source.take())
     assert [(r.partition, r.offset) for r in second.records] == [(1, 2)]
 
 
+def test_the_partitions_of_one_fetch_are_interleaved_each_in_offset_order() -> None:
+    app = fake_app()
+    source = BatchSource(app, "t", max_records=10, within_s=0.0)
+    source.deliver(
+        app.consumer, [(TP0, [rec(0, 1), rec(0, 2), rec(0, 3)]), (TP1, [rec(1, 7), rec(1, 8)])]
+    )
+    batch = asyncio.run(source.take())
+    assert [(r.partition, r.offset) for r in batch.records] == [
+        (0, 1), (1, 7), (0, 2), (1, 8), (0, 3),
+    ]  # fmt: skip
+
+
 def test_a_taken_batch_keeps_the_rebalance_waiting_until_it_is_done() -> None:
     app = fake_app()
     source = BatchSource(app, "t", max_records=10, within_s=0.0)
-    source.deliver(app.consumer, TP0, [rec(0, 1), rec(0, 2)])
+    source.deliver(app.consumer, [(TP0, [rec(0, 1), rec(0, 2)])])
     batch = asyncio.run(source.take())
     assert len(app.consumer._unacked_messages) == 1  # what wait_empty waits on
     source.done(batch, ack=True)
@@ -90,7 +102,7 @@ def test_a_taken_batch_keeps_the_rebalance_waiting_until_it_is_done() -> None:
 def test_a_failed_batch_is_released_but_not_acked() -> None:
     app = fake_app()
     source = BatchSource(app, "t", max_records=10, within_s=0.0)
-    source.deliver(app.consumer, TP0, [rec(0, 1)])
+    source.deliver(app.consumer, [(TP0, [rec(0, 1)])])
 
     async def boom(_records: Any) -> None:
         msg = "bug"
@@ -107,7 +119,7 @@ def test_offsets_below_the_committed_offset_or_already_acked_are_not_acked_again
     app.consumer._acked_index[TP0].add(6)
     app.consumer._acked[TP0].append(6)
     source = BatchSource(app, "t", max_records=10, within_s=0.0)
-    source.deliver(app.consumer, TP0, [rec(0, 4), rec(0, 5), rec(0, 6), rec(0, 7)])
+    source.deliver(app.consumer, [(TP0, [rec(0, 4), rec(0, 5), rec(0, 6), rec(0, 7)])])
     source.done(asyncio.run(source.take()), ack=True)
     assert app.consumer._acked[TP0] == [6, 5, 7]
 
@@ -115,7 +127,7 @@ def test_offsets_below_the_committed_offset_or_already_acked_are_not_acked_again
 def test_a_rebalance_clears_what_was_not_taken() -> None:
     app = fake_app()
     source = BatchSource(app, "t", max_records=10, within_s=0.0)
-    source.deliver(app.consumer, TP0, [rec(0, 1)])
+    source.deliver(app.consumer, [(TP0, [rec(0, 1)])])
     app.flow_control.clear()
 
     async def nothing_arrives() -> None:
@@ -132,7 +144,7 @@ def test_a_partition_stops_being_fetched_past_the_high_water_and_resumes_below_t
     monkeypatch.setattr(batch_delivery, "LOW_WATER", 2)
     app = fake_app()
     source = BatchSource(app, "t", max_records=3, within_s=0.0)
-    source.deliver(app.consumer, TP0, [rec(0, n) for n in range(5)])
+    source.deliver(app.consumer, [(TP0, [rec(0, n) for n in range(5)])])
     assert app.consumer.full == [TP0]
     asyncio.run(source.take())  # 2 left: not below the low water yet
     assert app.consumer.dropped == []
@@ -145,10 +157,10 @@ def test_take_waits_within_for_a_fuller_batch() -> None:
     source = BatchSource(app, "t", max_records=3, within_s=0.5)
 
     async def scenario() -> list[int]:
-        source.deliver(app.consumer, TP0, [rec(0, 1)])
+        source.deliver(app.consumer, [(TP0, [rec(0, 1)])])
         taking = asyncio.ensure_future(source.take())
         await asyncio.sleep(0.01)
-        source.deliver(app.consumer, TP0, [rec(0, 2), rec(0, 3)])
+        source.deliver(app.consumer, [(TP0, [rec(0, 2), rec(0, 3)])])
         batch = await taking
         return [r.offset for r in batch.records]
 
