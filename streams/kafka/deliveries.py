@@ -12,6 +12,7 @@ batch's ``after`` hooks. Nothing of the batch may be committed before that.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -64,21 +65,10 @@ class Deliveries:
         ref: Any = None,
     ) -> None:
         """Send one record; ``ref`` is what :attr:`refused` lists if the broker refuses it."""
-
-        def report(err: KafkaError | None, msg: Message) -> None:
-            with self._lock:
-                self._reported += 1
-                if err is not None:
-                    self.error = self.error or err
-                    self.refused.append(ref)
-                    return
-                tp = (topic, msg.partition() or 0)
-                offset = msg.offset()
-                if offset is not None and offset > self.offsets.get(tp, -1):
-                    self.offsets[tp] = offset
-            if on_delivered is not None:
-                on_delivered()
-
+        if ref is None and on_delivered is None:
+            report = self._report  # no closure per record: most records need none
+        else:
+            report = functools.partial(self._report_and_tell, ref, on_delivered)
         while True:
             try:
                 self.producer.produce(
@@ -88,6 +78,25 @@ class Deliveries:
             except BufferError:  # the local queue is full: let deliveries drain it
                 self.producer.poll(0.05)
         self._expected += 1
+
+    def _report(self, err: KafkaError | None, msg: Message, ref: Any = None) -> None:
+        with self._lock:
+            self._reported += 1
+            if err is not None:
+                self.error = self.error or err
+                self.refused.append(ref)
+                return
+            tp = (msg.topic() or "", msg.partition() or 0)
+            offset = msg.offset()
+            if offset is not None and offset > self.offsets.get(tp, -1):
+                self.offsets[tp] = offset
+
+    def _report_and_tell(
+        self, ref: Any, on_delivered: OnDelivered | None, err: KafkaError | None, msg: Message
+    ) -> None:
+        self._report(err, msg, ref)
+        if err is None and on_delivered is not None:
+            on_delivered()
 
     def after(self, hook: Callable[[Deliveries], None]) -> None:
         """Run ``hook(self)`` once every record is acknowledged (by :meth:`wait`)."""

@@ -21,8 +21,11 @@ TOPIC = "app-t-changelog"
 
 
 class FakeMessage:
-    def __init__(self, partition: int, offset: int) -> None:
-        self._p, self._o = partition, offset
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self._t, self._p, self._o = topic, partition, offset
+
+    def topic(self) -> str:
+        return self._t
 
     def partition(self) -> int:
         return self._p
@@ -45,7 +48,7 @@ class FakeProducer:
         self.sent.append((topic, partition, key, value))
         offset = self._next.get(partition, 0)
         self._next[partition] = offset + 1
-        self._pending.append((on_delivery, FakeMessage(partition, offset)))
+        self._pending.append((on_delivery, FakeMessage(topic, partition, offset)))
 
     def flush(self, _timeout: float) -> int:
         pending, self._pending = self._pending, []
