@@ -10,9 +10,10 @@ ARRIVED_HUB goes to ``shipments.hub-arrivals`` first (in the hub's partition) so
 numbers the arrivals of a hub's window (R5); it then continues to ``shipments.updates``, where
 the decision role puts it back in its shipment's order.
 
-Both agents take their input in batches: table writes go through a :class:`WriteBack` (one
-changelog record per key and batch) and updates through an :class:`Outbox` (one record per
-destination partition and batch); both leave before the batch's offsets can be committed.
+Both agents take their input in batches (``streams.patches.batch_delivery``): table writes go
+through a :class:`WriteBack` (one changelog record per key and batch) and updates through an
+:class:`Outbox` (one record per destination partition and batch); both leave, and are
+acknowledged, before the batch's offsets can be committed.
 """
 
 from __future__ import annotations
