@@ -3,7 +3,8 @@
 Preloads N records (300 bytes, 20,000 keys, 12 partitions) on the chaos stack's broker, then
 runs one faust worker per variant over all of them (``app.py``) and reports CPU microseconds
 per record: ``events`` (faust delivers each record to an agent), ``take`` (in batches),
-``batch`` (whole fetches, ``streams.patches.batch_delivery``: what the agents use), ``table`` (+ one faust table write per record: changelog through faust's producer) and
+``batch`` (whole fetches, ``streams.patches.batch_delivery``: what the agents use),
+``table`` (+ one faust table write per record: changelog through faust's producer) and
 ``table_io`` (+ the same writes per batch through ``tables.writeback`` and
 ``streams.patches.table_io``, as the agents do). ``FLOOR_NO_SENSORS=1``: the workers use
 shipstream's ``App`` (faust's Monitor not called per record). Writes
