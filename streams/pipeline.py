@@ -16,7 +16,6 @@ from confluent_kafka import Producer
 from faust.types import EventT, TableT, TopicT
 
 from streams import topics as cat
-from streams.agents.outbox import Outbox
 from streams.codecs.avro import AvroSerde
 from streams.codecs.faust_codec import ConfluentAvroCodec
 from streams.dead_letter import DeadLetter, from_exception
@@ -50,7 +49,7 @@ class Pipeline:
     serdes: dict[str, AvroSerde] = field(default_factory=dict)
     topics: dict[str, TopicT] = field(default_factory=dict)
     hub_network: HubNetwork | None = None
-    _changelog_producer: Producer | None = None
+    _producer: Producer | None = None
     _table_ios: list[TableIO] = field(default_factory=list)
 
     def table_io(self, table: TableT, codec: Codec = RAW) -> TableIO:
@@ -58,10 +57,10 @@ class Pipeline:
 
         Its decoded values are forgotten at every rebalance (``TableIO.forget``).
         """
-        io = TableIO(table, self.changelog_producer, codec)
+        io = TableIO(table, self.producer, codec)
         if not self._table_ios:
-            # mode types receivers with a keyword-only `signal`; ours takes it through **_kw.
-            self.app.on_partitions_revoked.connect(self._forget_decoded)  # type: ignore[arg-type]
+            # Every rebalance ends with an assignment, before any agent reads again. mode types
+            # receivers with a keyword-only `signal`; ours takes it through **_kw.
             self.app.on_partitions_assigned.connect(self._forget_decoded)  # type: ignore[arg-type]
         self._table_ios.append(io)
         return io
@@ -72,17 +71,13 @@ class Pipeline:
 
     def deliveries(self) -> Deliveries:
         """A batch's records to the broker through the worker's librdkafka producer."""
-        return Deliveries(self.changelog_producer())
+        return Deliveries(self.producer())
 
-    def outbox(self, spec: cat.TopicSpec) -> Outbox:
-        """Messages for an internal topic, one record per partition and batch."""
-        return Outbox(self.settings.topic(spec.name), self.changelog_producer)
-
-    def changelog_producer(self) -> Producer:
+    def producer(self) -> Producer:
         """The worker's librdkafka producer (changelogs, internal topics, decisions)."""
-        if self._changelog_producer is None:
-            self._changelog_producer = make_producer(self.settings)
-        return self._changelog_producer
+        if self._producer is None:
+            self._producer = make_producer(self.settings)
+        return self._producer
 
     def topic(self, spec: cat.TopicSpec) -> TopicT:
         """The faust topic of a catalogue entry, made once."""

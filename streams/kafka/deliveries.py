@@ -102,11 +102,6 @@ class Deliveries:
         """Run ``hook(self)`` once every record is acknowledged (by :meth:`wait`)."""
         self._after.append(hook)
 
-    @property
-    def pending(self) -> int:
-        """Records sent and not yet reported."""
-        return self._expected - self._reported
-
     async def wait(self) -> None:
         """Until every record is reported; raises :class:`DeliveryError` if any was refused."""
         await self.settle()

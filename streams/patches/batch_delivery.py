@@ -87,7 +87,6 @@ class BatchSource:
         self._records: deque[Record] = deque()
         self._arrived = asyncio.Event()
         self._paused: set[TP] = set()
-        self._taken: list[InFlight] = []
         # Cleared with faust's stream queues at every rebalance (a WeakSet: we are kept alive
         # by the registry below).
         app.flow_control.manage_queue(self)  # type: ignore[arg-type]

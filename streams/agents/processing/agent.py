@@ -29,6 +29,7 @@ from faust import web as fweb
 from streams import messages
 from streams import topics as cat
 from streams.agents.ingestion.validation import ValidationError
+from streams.agents.outbox import Outbox
 from streams.agents.processing.accept import accept
 from streams.agents.processing.processor import (
     Processor,
@@ -55,20 +56,15 @@ BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.02
 
 
-def header(record: Any, name: str) -> str | None:
-    """A header of a record as text (aiokafka gives (name, bytes) pairs)."""
-    for key, value in record.headers or ():
-        if key == name and value is not None:
-            return value.decode() if isinstance(value, bytes) else str(value)
-    return None
-
-
 def _ingested_at(record: Any) -> int | None:
-    value = header(record, INGESTED_AT_HEADER)
-    try:
-        return None if value is None else int(value)
-    except ValueError:
-        return None
+    """The ingestion time header of a record (aiokafka gives (name, bytes) pairs)."""
+    for key, value in record.headers or ():
+        if key == INGESTED_AT_HEADER and value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 def register(p: Pipeline) -> None:
@@ -91,8 +87,10 @@ def register(p: Pipeline) -> None:
     counts = HubWindowCounts(store=window_writes)
     outcomes, duplicates = Tally(metrics.events), Tally(metrics.duplicates)
     # One outbox per agent: each sends only what its own batch produced.
-    to_updates, to_arrivals = p.outbox(cat.UPDATES), p.outbox(cat.HUB_ARRIVALS)
-    to_updates_from_hubs = p.outbox(cat.UPDATES)
+    updates_name = p.settings.topic(cat.UPDATES.name)
+    to_updates = Outbox(updates_name, p.producer)
+    to_arrivals = Outbox(p.settings.topic(cat.HUB_ARRIVALS.name), p.producer)
+    to_updates_from_hubs = Outbox(updates_name, p.producer)
 
     @functools.cache
     def hub_partition(hub: str) -> int:
