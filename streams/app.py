@@ -13,7 +13,7 @@ from typing import Any
 import faust
 from mode import ServiceT
 
-from streams import web, worker_metrics
+from streams import gc_tuning, web, worker_metrics
 from streams.agents.communication import agent as communication
 from streams.agents.decision import agent as decision
 from streams.agents.ingestion import agent as ingestion
@@ -117,6 +117,7 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         if _default is None:
             _default = build_app(from_env())
+            gc_tuning.tune()  # a worker's process: see gc_tuning
         return _default
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)
