@@ -25,7 +25,6 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import msgspec
-from msgspec.structs import replace
 
 WINDOW_MS = 15 * 60 * 1000
 DEFAULT_RETENTION_MS = 24 * 3_600_000
@@ -83,34 +82,50 @@ class HubWindowCounts:
         self.retention_ms = retention_ms
 
     def record(self, hub: str, occurred_at: int, shipment_id: str, event_id: str) -> Arrival:
-        """Count one arrival, expire the hub's windows past retention, return k."""
-        index = dict(self.store.get(index_key(hub)) or {"stream_time": None, "starts": []})
-        stream_time = max(occurred_at, index["stream_time"] or occurred_at)
+        """Count one arrival, expire the hub's windows past retention, return k.
+
+        Windows only expire when the hub's stream time moves, so the index is scanned (and
+        rewritten) only then or when a window is added: most arrivals read two keys and
+        write one.
+        """
+        ikey = index_key(hub)
+        index = self.store.get(ikey)
+        old_time = None if index is None else index["stream_time"]
+        old_starts: list[int] = [] if index is None else index["starts"]
+        stream_time = max(occurred_at, old_time or occurred_at)
+        starts = old_starts
+        if stream_time != old_time:
+            starts = [s for s in old_starts if not self.is_expired(s, stream_time)]
+            for gone in set(old_starts) - set(starts):
+                self.store.pop(window_key(hub, gone), None)
         start = window_start(occurred_at)
-        arrival = Arrival(
-            hub=hub, shipment_id=shipment_id, event_id=event_id, window_start=start, k=None
-        )
-        starts = [s for s in index["starts"] if not self.is_expired(s, stream_time)]
-        for gone in set(index["starts"]) - set(starts):
-            self.store.pop(window_key(hub, gone), None)
+        k: int | None = None
+        redelivered = late = False
         if self.is_expired(start, stream_time):
-            result = replace(arrival, late=True)
+            late = True
         else:
             key = window_key(hub, occurred_at)
-            ids = list(self.store.get(key) or ())
+            ids = self.store.get(key) or ()
             if event_id in ids:
-                result = replace(arrival, k=ids.index(event_id) + 1, redelivered=True)
+                k, redelivered = list(ids).index(event_id) + 1, True
             else:
-                ids.append(event_id)
-                # Assign, not mutate in place: a Faust table only logs a change on __setitem__.
-                self.store[key] = ids
-                result = replace(arrival, k=len(ids))
+                # Assign a new list, never mutate: a Faust table only logs a change on set.
+                counted = [*ids, event_id]
+                self.store[key] = counted
+                k = len(counted)
             if start not in starts:
-                starts.append(start)
-        new_index = {"stream_time": stream_time, "starts": sorted(starts)}
-        if new_index != index:
-            self.store[index_key(hub)] = new_index
-        return result
+                starts = sorted([*starts, start])
+        if stream_time != old_time or starts is not old_starts:
+            self.store[ikey] = {"stream_time": stream_time, "starts": starts}
+        return Arrival(
+            hub=hub,
+            shipment_id=shipment_id,
+            event_id=event_id,
+            window_start=start,
+            k=k,
+            redelivered=redelivered,
+            late=late,
+        )
 
     def is_expired(self, start: int, stream_time: int) -> bool:
         """Whether the window starting at ``start`` is past retention at ``stream_time``."""
