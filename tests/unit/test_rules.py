@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
+
+from msgspec.structs import replace
 
 from streams.agents.decision.ids import decision_id
 from streams.agents.decision.memory import DecisionMemory

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 from msgspec.structs import replace
 
 from streams.agents.decision import rules
@@ -42,8 +42,7 @@ class Outcome(StrEnum):
     REPLAYED = "replayed"
 
 
-@dataclass(frozen=True, slots=True)
-class _Silence:
+class _Silence(msgspec.Struct, frozen=True):
     """R7 candidate: the shipment's last event time, and whether nothing is left to do."""
 
     last_at: int | None

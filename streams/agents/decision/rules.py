@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from streams.agents.decision.ids import decision_id
 from streams.agents.decision.memory import DecisionMemory, Rule
 from streams.agents.processing.reducer import ShipmentState
@@ -37,8 +39,7 @@ _R1_CODES = (ExceptionCode.DAMAGED, ExceptionCode.LOST)
 _CLOSING = (EventType.DELIVERED, EventType.CANCELLED)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Update:
+class Update(msgspec.Struct, frozen=True, kw_only=True):
     """An applied event with what the rules need to decide on it.
 
     ``state`` is the shipment's state after the event; for ARRIVED_HUB, ``arrival_k`` is the

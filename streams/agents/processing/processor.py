@@ -13,9 +13,9 @@ downstream drops what it already has (hub windows by event id, the decision role
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 from streams.agents.processing import reducer
@@ -26,16 +26,14 @@ from streams.model import Hub, ShipmentEvent
 APPLIED_OFFSET = "applied_offset"
 
 
-@dataclass(frozen=True, slots=True)
-class Handled:
+class Handled(msgspec.Struct, frozen=True):
     """What became of one record, and the update to forward (None for a duplicate)."""
 
     outcome: str  # "applied" | "duplicate" | "replayed" (a metric label)
     update: EventUpdate | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
+class Stored(msgspec.Struct, frozen=True):
     """The table value of a shipment: its state and the offset of the record that made it."""
 
     state: reducer.ShipmentState

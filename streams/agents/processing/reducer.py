@@ -28,7 +28,6 @@ Semantics:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -149,8 +148,7 @@ class ShipmentState(
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Applied:
+class Applied(msgspec.Struct, frozen=True, kw_only=True):
     """Result of ``apply``: the outcome, the new state and, when applied, its ETA."""
 
     outcome: Outcome
