@@ -56,13 +56,16 @@ def register(p: Pipeline) -> None:
     sent = SentDecisions(kafka_loader(p.settings, decisions_name, serde.decode))
     hub_view = hubs.network(p)
 
+    since_occurred = metrics.decision_latency.labels("occurred")
+    since_ingested = metrics.decision_latency.labels("ingested")
+
     def on_committed(d: Decision, ingested_at: int | None) -> Callable[[], None]:
         def callback() -> None:
             now = now_ms()
             metrics.decisions.labels(d.action.value, d.rule).inc()
-            metrics.decision_latency.labels("occurred").observe((now - d.event_occurred_at) / 1e3)
+            since_occurred.observe((now - d.event_occurred_at) / 1e3)
             if ingested_at is not None:
-                metrics.decision_latency.labels("ingested").observe((now - ingested_at) / 1e3)
+                since_ingested.observe((now - ingested_at) / 1e3)
 
         return callback
 

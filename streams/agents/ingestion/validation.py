@@ -47,6 +47,11 @@ _OPTIONAL_TEXT = ("carrier", "hub", "origin", "destination")
 _TIMESTAMPS = ("occurred_at", "promised_at")
 FIELDS = frozenset(ShipmentEvent.__dataclass_fields__)
 _HUB_EVENTS = (EventType.ARRIVED_HUB, EventType.DEPARTED_HUB)
+#: Every text field with its length limit (checked once per event in processing).
+_TEXT_LIMITS = tuple(
+    (name, MAX_ID_LEN if name in _IDS else MAX_TEXT_LEN)
+    for name in (*_IDS, "source", *_OPTIONAL_TEXT)
+)
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -138,13 +143,12 @@ def validate_event(
     clock); ``max_future_skew_ms=None`` turns that check off. A consumer that wants the same
     verdict on a replay passes the record's own timestamp as ``now_ms``.
     """
-    for name in (*_IDS, "source", *_OPTIONAL_TEXT):
+    for name, limit in _TEXT_LIMITS:
         value = getattr(ev, name)
         if value is None:
             continue
-        if not value.strip():
+        if not value or value.isspace():  # what strip() would empty, without a copy
             raise ValidationError(Invalid.EMPTY_FIELD, f"field '{name}' must not be empty", name)
-        limit = MAX_ID_LEN if name in _IDS else MAX_TEXT_LEN
         if len(value) > limit:
             raise ValidationError(
                 Invalid.TOO_LONG,
