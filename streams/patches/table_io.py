@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,14 +103,19 @@ class TableIO:
         self._cache.clear()
 
     def _remember(self, key: str, value: Any) -> None:
+        self._remember_all(((key, value),))
+
+    def _remember_all(self, items: Iterable[tuple[str, Any]]) -> None:
+        """Keep these decoded values, as the newest; the oldest half goes when full."""
         if self.cache_size <= 0:
             return
         cache = self._cache
-        if len(cache) >= self.cache_size:
-            for old in list(itertools.islice(cache, len(cache) // 2 + 1)):
+        for key, value in items:
+            cache.pop(key, None)  # re-inserted: the newest
+            cache[key] = value
+        if len(cache) > self.cache_size:
+            for old in list(itertools.islice(cache, len(cache) - self.cache_size // 2)):
                 del cache[old]
-        cache.pop(key, None)  # re-inserted: the newest
-        cache[key] = value
 
     def overlay(self, read: Callable[[int, str], Any] | None = None) -> WriteBack[str, Any]:
         """A write-back overlay on the table, reading through :meth:`read`.
@@ -138,20 +143,23 @@ class TableIO:
         deliveries = deliveries or Deliveries(self._producer())
         topic = self.table.changelog_topic.get_topic_name()
         n = 0
+        encode = self.codec.encode
         for partition, items in writes.items():
             batch = rocksdict.WriteBatch(raw_mode=True)
+            records: list[tuple[bytes, bytes | None]] = []
             for key, value in items:
                 k = key.encode()
-                v = None if value is None else self.codec.encode(value)
-                if v is None:
+                if value is None:
                     batch.delete(k)
+                    records.append((k, None))
                 else:
+                    v = encode(value)
                     batch.put(k, v)
-                deliveries.produce(topic, v, key=k, partition=partition)
-                n += 1
+                    records.append((k, v))
             self._db(partition).write(batch)
-            for key, value in items:
-                self._remember(key, value)
+            deliveries.produce_all(topic, partition, records)
+            self._remember_all(items)
+            n += len(records)
         deliveries.after(lambda done: self._persisted(topic, done))
         if own:
             await _wait(deliveries)

@@ -115,12 +115,7 @@ def register(p: Pipeline) -> None:
         metrics.events.labels(stage, "dead_lettered").inc()
         await p.dead_letter_record(record, exc, stage, reason)
 
-    async def handle(record: Any) -> None:
-        try:
-            ev = await decode(record)
-        except (DecodeError, ValidationError) as exc:
-            await dead_letter(record, exc, exc.reason)
-            return
+    def forward(record: Any, ev: ShipmentEvent) -> None:
         handled = processor.handle(ev, record.offset, _ingested_at(record))
         outcomes.add(STAGE, handled.outcome)
         if handled.update is None:
@@ -132,11 +127,27 @@ def register(p: Pipeline) -> None:
             # Same key, same partitioner, same count: the shipment's partition of the updates.
             to_updates.add(record.partition, handled.update)
 
+    async def handle(record: Any) -> None:
+        """The slow path: waits for the registry, dead-letters what it refuses."""
+        try:
+            ev = await decode(record)
+        except (DecodeError, ValidationError) as exc:
+            await dead_letter(record, exc, exc.reason)
+            return
+        forward(record, ev)
+
     async def process_batch(records: Sequence[Any]) -> None:
+        skew_ms = p.settings.max_future_skew_ms
         for record in records:
             state_writes.at(record.partition)
             try:
-                await handle(record)
+                # A valid record takes no coroutine of its own; the rest take the slow path.
+                try:
+                    ev = accept(serde, record.key, record.value, record.timestamp, skew_ms)
+                except (ServiceUnavailable, DecodeError, ValidationError):
+                    await handle(record)
+                    continue
+                forward(record, ev)
             except Exception as exc:  # a bug must not stop the worker: keep the record
                 log.exception("processing failed for %s[%d]", record.topic, record.partition)
                 await dead_letter(record, exc, Reason.INTERNAL_ERROR)
