@@ -100,3 +100,16 @@ def test_timestamps_before_the_epoch_and_aware_datetimes_agree() -> None:
         source="t",
     )  # fmt: skip
     assert serde().decode_as(wire(SCHEMA, event.to_avro()), ShipmentEvent) == event
+
+
+def test_a_union_branch_outside_the_union_is_a_decode_error_not_its_last_branch() -> None:
+    # e3 ends with exception_code (["null", enum]) null, branch 0, and an empty attributes map:
+    # 0x00 0x00. Branch -1 (zig-zag 0x01) does not exist; fastavro took it as the last branch
+    # (Python's negative index) and read 0x00 as DELAY, so the record was applied as an
+    # exception. It must be dead-lettered.
+    good = wire(SCHEMA, EVENTS_TO_TRY[2].to_avro())
+    assert good.endswith(b"\x00\x00")
+    bad = good[:-2] + b"\x01\x00\x00"
+    with pytest.raises(DecodeError) as info:
+        serde().decode_as(bad, ShipmentEvent)
+    assert info.value.reason == "avro_decode_failed"
