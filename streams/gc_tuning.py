@@ -1,4 +1,4 @@
-"""The collector's thresholds for a worker: collect young garbage rarely, old objects never.
+"""The collector's thresholds for a worker: fewer, larger collections, start-up frozen.
 
 A worker keeps tens of thousands of long-lived objects (the decoded table values of
 ``streams.patches.table_io``, faust's and aiokafka's state) and allocates a few dozen

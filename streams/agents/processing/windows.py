@@ -84,9 +84,8 @@ class HubWindowCounts:
     def record(self, hub: str, occurred_at: int, shipment_id: str, event_id: str) -> Arrival:
         """Count one arrival, expire the hub's windows past retention, return k.
 
-        Windows only expire when the hub's stream time moves, so the index is scanned (and
-        rewritten) only then or when a window is added: most arrivals read two keys and
-        write one.
+        Windows only expire when the hub's stream time moves, so the index is scanned only
+        then, and written only then or when a window is added.
         """
         ikey = index_key(hub)
         index = self.store.get(ikey)
