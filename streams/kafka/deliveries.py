@@ -15,7 +15,7 @@ import asyncio
 import functools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -78,20 +78,6 @@ class Deliveries:
             except BufferError:  # the local queue is full: let deliveries drain it
                 self.producer.poll(0.05)
         self._expected += 1
-
-    def produce_all(
-        self, topic: str, partition: int, records: Sequence[tuple[bytes, bytes | None]]
-    ) -> None:
-        """Send ``(key, value)`` records to one partition, in order (no refs, no callbacks)."""
-        produce, report = self.producer.produce, self._report
-        for key, value in records:
-            while True:
-                try:
-                    produce(topic, value, key, partition=partition, on_delivery=report)
-                    break
-                except BufferError:  # the local queue is full: let deliveries drain it
-                    self.producer.poll(0.05)
-            self._expected += 1
 
     def _report(self, err: KafkaError | None, msg: Message, ref: Any = None) -> None:
         with self._lock:

@@ -146,20 +146,17 @@ class TableIO:
         encode = self.codec.encode
         for partition, items in writes.items():
             batch = rocksdict.WriteBatch(raw_mode=True)
-            records: list[tuple[bytes, bytes | None]] = []
             for key, value in items:
                 k = key.encode()
-                if value is None:
+                v = None if value is None else encode(value)
+                if v is None:
                     batch.delete(k)
-                    records.append((k, None))
                 else:
-                    v = encode(value)
                     batch.put(k, v)
-                    records.append((k, v))
+                deliveries.produce(topic, v, key=k, partition=partition)
             self._db(partition).write(batch)
-            deliveries.produce_all(topic, partition, records)
             self._remember_all(items)
-            n += len(records)
+            n += len(items)
         deliveries.after(lambda done: self._persisted(topic, done))
         if own:
             await _wait(deliveries)

@@ -128,7 +128,7 @@ def register(p: Pipeline) -> None:
             to_updates.add(record.partition, handled.update)
 
     async def handle(record: Any) -> None:
-        """The slow path: waits for the registry, dead-letters what it refuses."""
+        """While the registry is unreachable: waits for it, then applies or dead-letters."""
         try:
             ev = await decode(record)
         except (DecodeError, ValidationError) as exc:
@@ -141,11 +141,14 @@ def register(p: Pipeline) -> None:
         for record in records:
             state_writes.at(record.partition)
             try:
-                # A valid record takes no coroutine of its own; the rest take the slow path.
+                # A valid record takes no coroutine of its own.
                 try:
                     ev = accept(serde, record.key, record.value, record.timestamp, skew_ms)
-                except (ServiceUnavailable, DecodeError, ValidationError):
-                    await handle(record)
+                except ServiceUnavailable:
+                    await handle(record)  # waits for the registry
+                    continue
+                except (DecodeError, ValidationError) as exc:
+                    await dead_letter(record, exc, exc.reason)
                     continue
                 forward(record, ev)
             except Exception as exc:  # a bug must not stop the worker: keep the record
