@@ -21,7 +21,13 @@ from ops.bench.throughput.procstat import (
     read_hwm_kb,
     wait_unreaped,
 )
-from ops.bench.throughput.results import Measurement, summarize, table
+from ops.bench.throughput.results import (
+    Measurement,
+    median_runs,
+    spread_lines,
+    summarize,
+    table,
+)
 from ops.bench.throughput.systems import events_total
 
 
@@ -131,6 +137,32 @@ def test_rates_and_ratios_to_quix_at_least_once() -> None:
     lines = table(rows)
     assert len(lines) == 2 + 4
     assert "0.10x, 0.10x" in lines[3] and "FAILED: timed out" in lines[5]
+
+
+def test_repeats_keep_each_systems_median_run_and_list_them_all() -> None:
+    runs = [
+        m("quix-alo", 1000, 1.0, 2.0),  # 500 per CPU-s
+        m("shipstream", 1000, 10.0, 4.0),  # 250
+        m("quix-alo", 1000, 1.0, 1.0),  # 1000
+        Measurement("shipstream", "S", 1000, None, None, error="stuck"),
+        m("quix-alo", 1000, 1.0, 4.0),  # 250
+        m("shipstream", 1000, 10.0, 5.0),  # 200
+        Measurement("raw", "R", 1000, None, None, error="timed out"),
+    ]
+    chosen = median_runs(runs)
+    assert [c.system for c in chosen] == ["quix-alo", "shipstream", "raw"]
+    quix, ship, raw = chosen
+    assert quix.cpu_s == 2.0  # 250 < 500 < 1000
+    assert ship.cpu_s == 5.0  # of 200 and 250 (the failure left out): the lower middle
+    assert raw.error == "timed out"
+    assert [r["events_per_cpu_s"] for r in quix.detail["repeats"]] == [500, 1000, 250]
+    assert [r["error"] for r in ship.detail["repeats"]] == [None, "stuck", None]
+    rows = summarize(chosen)
+    assert rows[1]["ratio_events_per_cpu_s"] == 0.4  # 200 / 500
+    assert spread_lines(rows)[1:] == [
+        "  quix-alo: 500, 1,000, 250 events/CPU-s (median in the table)",
+        "  shipstream: 250, -, 200 events/CPU-s (median in the table)",
+    ]
 
 
 def test_no_ratios_without_the_baseline() -> None:

@@ -19,6 +19,11 @@ from streams.settings import Settings
 @dataclass
 class FakeApp:
     timers: list[tuple[float, str | None, Callable[..., Any]]] = field(default_factory=list)
+    tasks: list[Callable[..., Any]] = field(default_factory=list)
+
+    def task(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self.tasks.append(fn)
+        return fn
 
     def timer(self, interval: float, name: str | None = None) -> Callable[..., Any]:
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -63,6 +68,32 @@ async def test_timer_exports_lag_and_survives_a_failed_sample() -> None:
     assert value() == 15
     await body()  # the broker is down: logged, last value kept
     assert value() == 15
+
+
+async def test_the_sampler_process_starts_with_the_worker_not_at_the_first_sample() -> None:
+    # Its start-up (a new interpreter importing confluent-kafka) must not land under load.
+    settings = Settings(role="processing")
+    pipeline = FakePipeline(settings, Metrics(), FakeApp())
+    exporter.register(pipeline, interval=15.0)  # type: ignore[arg-type]
+    (start,) = pipeline.app.tasks
+    await start()
+    sampler_pool = _pool_of(pipeline.app.timers[0][2])
+    try:
+        (child,) = sampler_pool._processes.values()  # noqa: SLF001
+        assert child.is_alive()
+    finally:
+        sampler_pool.shutdown()
+
+
+def _pool_of(body: Callable[..., Any]) -> Any:
+    """The process pool of the IsolatedSampler the timer body samples with."""
+    (sampler,) = (
+        c.cell_contents
+        for c in body.__closure__ or ()
+        if isinstance(c.cell_contents, exporter.IsolatedSampler)
+    )
+    assert sampler._pool is not None  # noqa: SLF001
+    return sampler._pool  # noqa: SLF001
 
 
 def test_the_sampler_child_asks_to_die_with_its_parent() -> None:

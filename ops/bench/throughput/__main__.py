@@ -13,6 +13,12 @@ its own group and output topics, one after the other:
   since it runs the communication role too);
 - with ``--scale``: 2 and 4 processing workers (+1 decision); 1 is ``shipstream``.
 
+Each system runs ``--repeat`` times (default 3), the rounds interleaved (every system once,
+then again), each on its own copy of the input; the table shows each system's median run by
+events per CPU-second and lists every repeat below it. One run of a 2-core machine moves by
+10-20% from run to run (a timer, the broker's background work); the median of three, side by
+side, moves much less.
+
 Prints a table; writes ``.local/bench/throughput.json`` and ``.local/bench/throughput.png``.
 By default on the chaos stack's ports and state dir (and its lock); ``--kafka-port`` etc. (or
 ``BENCH_KAFKA_PORT`` ...) run it on a stack of its own.
@@ -34,7 +40,15 @@ from pathlib import Path
 from typing import Any
 
 from ops.bench.throughput import data, quixenv
-from ops.bench.throughput.results import Measurement, chart, scale_lines, summarize, table
+from ops.bench.throughput.results import (
+    Measurement,
+    chart,
+    median_runs,
+    scale_lines,
+    spread_lines,
+    summarize,
+    table,
+)
 from ops.bench.throughput.systems import Bench, run_peer, run_shipstream
 from ops.chaos.config import REPO_ROOT, STATE_DIR, StackPorts
 from ops.chaos.stack import ChaosStack, exclusive
@@ -70,6 +84,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated subset of {','.join(SYSTEMS)}",
     )
     p.add_argument("--scale", action="store_true", help="also 2 and 4 processing workers")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each system, interleaved; the table shows each one's median",
+    )
     p.add_argument("--quix-version", default=quixenv.DEFAULT_VERSION)
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per system")
     p.add_argument("--standby", type=int, default=1, help="shipstream standby replicas")
@@ -104,6 +124,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error(f"unknown systems {unknown}; choose from {SYSTEMS}")
     if a.events < 1:
         p.error("--events must be at least 1")
+    if a.repeat < 1:
+        p.error("--repeat must be at least 1")
     a.state_dir = a.state_dir.resolve()
     return a
 
@@ -194,10 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 timeout_s=a.timeout,
                 standby=a.standby,
             )
-            runs = list(a.systems) + ([f"shipstream-p{n}" for n in SCALE] if a.scale else [])
-            for system in runs:
-                log.info("running %s", system)
-                m = _run(bench, system, names[system], quix_python)
+            systems = list(a.systems) + ([f"shipstream-p{n}" for n in SCALE] if a.scale else [])
+            runs = [(s, r) for r in range(1, a.repeat + 1) for s in systems]
+            for system, round_ in runs:
+                run = system if round_ == 1 else f"{system}-r{round_}"
+                log.info("running %s (round %d of %d)", system, round_, a.repeat)
+                m = _run(bench, system, names[system], quix_python, run)
                 measurements.append(m)
                 log.info(
                     "%s: %s events/s, %s events/CPU-s%s",
@@ -210,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _cleanup(bench, base, a.keep_topics)
             if not a.keep_stack:
                 stack.down()
-    rows = summarize(measurements)
+    rows = summarize(median_runs(measurements))
     main_rows = [r for r in rows if not r["system"].startswith("shipstream-p")]
     scale_rows = [r for r in rows if r["system"] in ("shipstream",) or
                   r["system"].startswith("shipstream-p")]  # fmt: skip
@@ -237,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if a.scale:
         lines += ["", *scale_lines(scale_rows)]
+    if a.repeat > 1:
+        lines += ["", *spread_lines(rows)]
     if not consistency["agree"]:
         lines.append(f"WARNING: the peers' counts differ: {consistency['counts']}")
     for line in lines:
@@ -252,20 +278,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if any(m.error for m in measurements) else 0
 
 
-def _run(bench: Bench, system: str, label: str, quix_python: str) -> Measurement:
+def _run(bench: Bench, system: str, label: str, quix_python: str, run: str) -> Measurement:
     if system == "raw":
-        return run_peer(bench, system, label, sys.executable, _module("raw_loop"), "none")
+        return run_peer(bench, system, label, sys.executable, _module("raw_loop"), "none", run)
     if system == "raw-tx":
-        return run_peer(bench, system, label, sys.executable, _module("raw_loop"), "transactions")
+        python = sys.executable
+        return run_peer(bench, system, label, python, _module("raw_loop"), "transactions", run)
     if system in ("quix-alo", "quix-eos"):
         guarantee = "at_least_once" if system == "quix-alo" else "exactly_once"
-        return run_peer(bench, system, label, quix_python, _module("quix_app"), guarantee)
+        return run_peer(bench, system, label, quix_python, _module("quix_app"), guarantee, run)
     if system == "shipstream":
-        return run_shipstream(bench, system, label, [("processing", 1), ("decision", 1)])
+        fleet = [("processing", 1), ("decision", 1)]
+        return run_shipstream(bench, system, label, fleet, run=run)
     if system == "shipstream-all":
-        return run_shipstream(bench, system, label, [("all", 1)], with_endpoint=True)
+        return run_shipstream(bench, system, label, [("all", 1)], with_endpoint=True, run=run)
     n = int(system.removeprefix("shipstream-p"))
-    return run_shipstream(bench, system, label, [("processing", n), ("decision", 1)])
+    return run_shipstream(bench, system, label, [("processing", n), ("decision", 1)], run=run)
 
 
 def _module(name: str) -> str:

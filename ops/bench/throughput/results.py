@@ -6,7 +6,7 @@ Everything but ``chart`` is pure and unit-tested.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,49 @@ class Measurement:
     def events_per_cpu_s(self) -> float | None:
         """Input records per CPU-second of the system's processes."""
         return rate(self.events, self.cpu_s)
+
+
+def median_runs(measurements: Sequence[Measurement]) -> list[Measurement]:
+    """Per system (in first-run order), its run with the median events per CPU-second.
+
+    Repeats are interleaved (every system once, then again), so a drift of the machine over
+    the benchmark touches every system alike; the median of each then damps a run disturbed
+    by something else. Each chosen run lists every repeat's figures under ``repeats``. An
+    even count takes the lower middle; a system with no successful run keeps its first failure.
+    """
+    by_system: dict[str, list[Measurement]] = {}
+    for m in measurements:
+        by_system.setdefault(m.system, []).append(m)
+    chosen = []
+    for runs in by_system.values():
+        ok = sorted((m for m in runs if m.error is None), key=lambda m: m.events_per_cpu_s or 0)
+        if not ok:
+            chosen.append(runs[0])
+            continue
+        repeats = [
+            {
+                "events_per_s": _round(m.events_per_s),
+                "events_per_cpu_s": _round(m.events_per_cpu_s),
+                "cpu_s": _round(m.cpu_s, 2),
+                "wall_s": _round(m.wall_s, 2),
+                "error": m.error,
+            }
+            for m in runs
+        ]
+        median = ok[(len(ok) - 1) // 2]
+        chosen.append(replace(median, detail={**median.detail, "repeats": repeats}))
+    return chosen
+
+
+def spread_lines(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every repeat's events per CPU-second, per system measured more than once."""
+    out = []
+    for r in rows:
+        repeats = r["detail"].get("repeats") or []
+        if len(repeats) > 1:
+            figures = ", ".join(_fmt(x["events_per_cpu_s"], ",.0f") for x in repeats)
+            out.append(f"  {r['system']}: {figures} events/CPU-s (median in the table)")
+    return ["repeats, in run order:", *out] if out else []
 
 
 def _round(v: float | None, digits: int = 1) -> float | None:

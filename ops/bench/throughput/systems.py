@@ -117,17 +117,23 @@ def run_peer(
     python: str,
     module: str,
     guarantee: str,
+    run: str | None = None,
 ) -> Measurement:
-    """Run one peer process on the input and measure it."""
-    run_dir = bench.work_dir / system
+    """Run one peer process on the input and measure it.
+
+    ``run`` names this run's group, output topic and directory (default: ``system``), so
+    that a repeat starts from the beginning of the input again.
+    """
+    run = run or system
+    run_dir = bench.work_dir / run
     run_dir.mkdir(parents=True, exist_ok=True)
-    output = f"{bench.app_id}-{system}.decisions"
+    output = f"{bench.app_id}-{run}.decisions"
     _create_topic(bench.base, output)
     cfg = PeerConfig(
         broker=bench.base.broker,
         input_topic=bench.input_topic,
         output_topic=output,
-        group=f"{bench.app_id}-{system}",
+        group=f"{bench.app_id}-{run}",
         expected=bench.expected,
         event_schema=bench.event_schema,
         event_schema_id=bench.event_schema_id,
@@ -191,14 +197,16 @@ def run_shipstream(
     label: str,
     fleet_spec: Sequence[tuple[str, int]],
     with_endpoint: bool = False,
+    run: str | None = None,
 ) -> Measurement:
     """Start shipstream workers on a copy of the input, wait until the decision stage has
-    consumed everything, measure, stop them."""
-    app_id = f"{bench.app_id}-{system}"
+    consumed everything, measure, stop them. ``run``: as for :func:`run_peer`."""
+    run = run or system
+    app_id = f"{bench.app_id}-{run}"
     settings = bench.base.with_(
         app_id=app_id,
         topic_prefix=f"{app_id}.",
-        data_dir=bench.work_dir / system / "data",
+        data_dir=bench.work_dir / run / "data",
         standby_replicas=bench.standby,
         endpoint_url=f"http://127.0.0.1:{bench.ports.endpoint}",
     )
@@ -206,11 +214,11 @@ def run_shipstream(
     bench.stack.bootstrap(settings)
     endpoint = None
     if with_endpoint:
-        endpoint = Endpoint(bench.ports.endpoint, 0.0, 1, bench.work_dir / system / "endpoint.log")
+        endpoint = Endpoint(bench.ports.endpoint, 0.0, 1, bench.work_dir / run / "endpoint.log")
         endpoint.start()
     fleet = Fleet(
         settings,
-        bench.work_dir / system / "logs",
+        bench.work_dir / run / "logs",
         REPO_ROOT,
         bench.ports.first_worker,
         extra_env=faust_env(bench.session_timeout_s),
@@ -236,12 +244,12 @@ def run_shipstream(
         _wait_assigned(fleet, settings)
         copied = copy_topic(bench.base, bench.input_topic, settings.topic(EVENTS.name))
         if copied != bench.expected:
-            msg = f"{system}: copied {copied} input records, expected {bench.expected}"
+            msg = f"{run}: copied {copied} input records, expected {bench.expected}"
             raise SystemError_(msg)
         t_end, counted = _wait_done(bench, settings, fleet, fleet_spec)
         t0 = first_timestamp(settings, settings.topic(UPDATES.name))
         if t0 is None:
-            msg = f"{system}: nothing in the updates topic"
+            msg = f"{run}: nothing in the updates topic"
             raise SystemError_(msg)
         cpu = window_cpu(sampler, t0, t_end)
         cpu_total = window_cpu(sampler, started - 1, t_end)
@@ -274,7 +282,7 @@ def run_shipstream(
             "updates_evaluated": counted,
             "events_total": outcomes,
             "processes": sampler.per_process(),
-            "logs": str(bench.work_dir / system / "logs"),
+            "logs": str(bench.work_dir / run / "logs"),
         },
     )
 
