@@ -5,7 +5,9 @@ circuit breaker, so a slow or failing endpoint delays only its own actions; at m
 ``MAX_IN_FLIGHT`` deliveries run at once (backpressure on the stream beyond that). Events
 are acked in offset order (``inflight.InOrderAcker``), so the committed offset never passes a
 delivery still in flight: a crash re-delivers what was in flight, which is harmless because
-the ``Idempotency-Key`` makes the endpoint answer 409 (DUPLICATE) the second time.
+the ``Idempotency-Key`` makes the endpoint answer 409 (DUPLICATE) the second time. An
+event is acked only once its outcome's ``shipments.actions`` record is acknowledged by the
+broker (``streams.kafka.shared_sends``).
 
 A delivery retries for at most ``SHIPSTREAM_DELIVERY_RETRY_BUDGET_S`` (plus one request's
 timeout), so an endpoint's outage holds its partitions' commits back for that long at most,
@@ -24,7 +26,6 @@ from pathlib import Path
 
 import aiohttp
 from faust.types import EventT, StreamT
-from tenacity import before_sleep_log, retry, retry_if_exception_type, wait_fixed
 
 from streams import signing
 from streams import topics as cat
@@ -36,6 +37,7 @@ from streams.agents.communication.delivery import (
     retry_after_s,
 )
 from streams.errors import DecodeError, Reason, ServiceUnavailable
+from streams.kafka.shared_sends import SharedSends
 from streams.model import ActionResult, ActionStatus, Decision
 from streams.patches.inflight import Entry, InOrderAcker
 from streams.pipeline import Pipeline
@@ -92,7 +94,8 @@ def register(p: Pipeline) -> None:
     s = p.settings
     metrics = p.metrics
     serde = p.serde(cat.DECISIONS)
-    actions = p.topic(cat.ACTIONS)
+    actions_serde = p.serde(cat.ACTIONS)
+    actions = SharedSends(s.topic(cat.ACTIONS.name), cat.partitions_of(cat.ACTIONS, s), p.producer)
     keys = signing.load_keys(s.delivery_keys_file) if s.delivery_keys_file else None
     endpoints = {
         action: Endpoint(
@@ -115,14 +118,24 @@ def register(p: Pipeline) -> None:
     transport = AiohttpTransport(s.delivery_timeout_s, s.delivery_ca_file)
     deliverer = Deliverer(endpoints, transport, policy)
 
-    # The registry being down is not the record's fault: wait for it, never dead-letter.
-    @retry(
-        retry=retry_if_exception_type(ServiceUnavailable),
-        wait=wait_fixed(REGISTRY_RETRY_S),
-        before_sleep=before_sleep_log(log, logging.WARNING),
-    )
     async def decode(event: EventT) -> Decision:
-        return Decision.from_avro(serde.decode(event.message.value))
+        """The registry being down is not the record's fault: waits for it, never DLQs."""
+        while True:
+            try:
+                return serde.decode_as(event.message.value, Decision)
+            except ServiceUnavailable as exc:
+                log.warning("%s; retrying in %.0fs", exc, REGISTRY_RETRY_S)
+                await asyncio.sleep(REGISTRY_RETRY_S)
+
+    circuits: dict[str, bool] = {}
+
+    def note_circuits() -> None:
+        """The circuit gauges, set when a breaker changed (not per delivery)."""
+        for endpoint in endpoints.values():
+            is_open = endpoint.breaker.state == "open"
+            if circuits.get(endpoint.url) != is_open:
+                circuits[endpoint.url] = is_open
+                metrics.circuit_open.labels(endpoint.url).set(is_open)
 
     async def deliver(event: EventT) -> None:
         try:
@@ -133,7 +146,8 @@ def register(p: Pipeline) -> None:
         result: ActionResult = await deliverer.deliver(decision)
         metrics.deliveries.labels(result.endpoint, result.status.value).inc()
         metrics.delivery_attempts.labels(result.endpoint).inc(result.attempts)
-        await actions.send(key=decision.shipment_id, value=result.to_avro())
+        # Acknowledged before the decision's offset may be committed (acked below).
+        await actions.send(decision.shipment_id, actions_serde.encode(result.to_avro()))
         if result.status in (ActionStatus.FAILED_PERMANENT, ActionStatus.FAILED_EXHAUSTED):
             reason = (
                 Reason.DELIVERY_FAILED_PERMANENT
@@ -142,8 +156,7 @@ def register(p: Pipeline) -> None:
             )
             failure = RuntimeError(f"{result.endpoint}: {result.error}")
             await p.dead_letter_event(event, failure, STAGE, reason)
-        for endpoint in endpoints.values():
-            metrics.circuit_open.labels(endpoint.url).set(endpoint.breaker.state == "open")
+        note_circuits()
 
     acker = InOrderAcker()
     slots = asyncio.Semaphore(MAX_IN_FLIGHT)

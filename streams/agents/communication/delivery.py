@@ -150,6 +150,21 @@ class Deliverer:
             delay = policy.delay(state.attempt_number, self.rng)
             return delay if last.retry_after is None else max(delay, last.retry_after)
 
+        # Most deliveries end at the first attempt: made here, without tenacity's machinery
+        # (three quarters of what delivering cost, not counting the request). When it asks
+        # for more, tenacity runs the rounds, the first of which hands back this outcome.
+        first: ActionStatus | None = await self._attempt(decision, endpoint, body, last)
+        if first is not None:
+            return self._result(decision, endpoint, first, last.count, last.http_status, last.error)
+        rounds = 0
+
+        async def attempt() -> ActionStatus | None:
+            nonlocal rounds
+            rounds += 1
+            if rounds == 1:
+                return first
+            return await self._attempt(decision, endpoint, body, last)
+
         retrying = AsyncRetrying(
             stop=out_of_attempts_or_budget,
             wait=wait,
@@ -157,7 +172,7 @@ class Deliverer:
             retry=retry_if_result(lambda outcome: outcome is None),
             retry_error_callback=lambda _state: None,  # out of attempts: FAILED_EXHAUSTED
         )
-        outcome: ActionStatus | None = await retrying(self._attempt, decision, endpoint, body, last)
+        outcome: ActionStatus | None = await retrying(attempt)
         status = ActionStatus.FAILED_EXHAUSTED if outcome is None else outcome
         return self._result(decision, endpoint, status, last.count, last.http_status, last.error)
 
