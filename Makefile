@@ -85,7 +85,7 @@ chaos: setup ## Kill, scale and restart the pipeline under load on a second stac
 	$(PY) -m ops.chaos.harness $(CHAOS_ARGS)
 
 BENCH ?= all
-bench: setup ## Failover (standbys 0 vs 1), join rebalance, changelog restore (BENCH=failover|join|restore)
+bench: setup ## Failover (standbys 0 vs 1), join rebalance, changelog restore, deliveries (BENCH=failover|join|restore|deliveries)
 	$(PY) -m ops.bench $(BENCH)
 
 bench-throughput: setup ## shipstream vs a raw loop and Quix Streams on 200k preloaded events (BENCH_ARGS=...)

@@ -1,4 +1,4 @@
-"""``python -m ops.bench failover|join|restore|all``: benchmarks on the chaos stack."""
+"""``python -m ops.bench failover|join|restore|deliveries|all``: benchmarks on the chaos stack."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from ops.bench import failover, join, restore
+from ops.bench import deliveries, failover, join, restore
 from ops.bench.env import BenchEnv, write_report
 from ops.chaos.stack import exclusive
 
-NAMES = ("failover", "join", "restore")
+NAMES = ("failover", "join", "restore", "deliveries")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -20,6 +20,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("name", choices=(*NAMES, "all"))
     p.add_argument("--reps", type=int, default=3, help="repetitions per measurement")
     p.add_argument("--events", type=int, default=20_000, help="events preloaded as state")
+    p.add_argument("--decisions", type=int, default=30_000, help="decisions to deliver")
     p.add_argument("--rate", type=float, default=100.0, help="load during the measurement")
     p.add_argument("--warm", type=float, default=10.0, help="seconds of load before a kill")
     p.add_argument("--settle", type=float, default=15.0, help="seconds between joins")
@@ -50,8 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     body = failover.run(env, a.reps, a.events, a.rate, a.warm)
                 elif name == "join":
                     body = join.run(env, a.reps, a.events, a.rate, a.settle)
-                else:
+                elif name == "restore":
                     body = restore.run(env, a.reps, a.events)
+                else:
+                    body = deliveries.run(env, a.reps, a.decisions)
                 body["command"] = " ".join(["python -m ops.bench", *(argv or sys.argv[1:])])
                 write_report(name, body, body["lines"])
         finally:
