@@ -97,7 +97,8 @@ def drain(env: BenchEnv, rep: int, count: int, timeout_s: float = 600.0) -> dict
     endpoint = Endpoint(env.ports.endpoint, 0.0, rep + 1, log_dir / "endpoint.log")
     endpoint.args = ["--port", str(env.ports.endpoint)]  # answers at once, never fails
     endpoint.start()
-    worker = env.fleet(settings).add("communication")
+    fleet = env.fleet(settings)
+    worker = fleet.add("communication")
     sampler, outside = TreeSampler(), TreeSampler()
     try:
         worker.start()
@@ -122,7 +123,7 @@ def drain(env: BenchEnv, rep: int, count: int, timeout_s: float = 600.0) -> dict
             msg = f"{settings.app_id}: {delivered(worker):.0f} of {count} delivered in {timeout_s}s"
             raise TimeoutError(msg)
     finally:
-        env.fleets[-1].stop_all()
+        fleet.stop_all()
         sampler.stop()
         outside.stop()
         endpoint.stop()
