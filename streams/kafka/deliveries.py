@@ -23,6 +23,8 @@ from confluent_kafka import KafkaError, Message, Producer
 log = logging.getLogger(__name__)
 
 FLUSH_TIMEOUT_S = 30.0
+#: Pause before records the broker refused are sent again (:meth:`Deliveries.acknowledged`).
+RETRY_S = 1.0
 
 OnDelivered = Callable[[], None]
 
@@ -120,6 +122,26 @@ class Deliveries:
             if self._reported < self._expected and left:
                 log.warning("%d records not yet acknowledged after %.0fs; waiting",
                             left, FLUSH_TIMEOUT_S)  # fmt: skip
+
+    async def acknowledged(
+        self, resend: Callable[[list[Any]], None], what: str, retry_s: float = RETRY_S
+    ) -> None:
+        """Until every record is acknowledged, however long the broker refuses some.
+
+        For senders that must not give up (their input stays unacked meanwhile, so nothing is
+        lost and lag shows the wait): after each round the refused records' refs go to
+        ``resend``, which produces them again through this object, ``retry_s`` later.
+        """
+        while True:
+            await self.settle()
+            error = self.error
+            refused = self.reset_refused()
+            if not refused:
+                return
+            log.warning("%d %s not acknowledged (%s); sending them again in %.0fs",
+                        len(refused), what, error, retry_s)  # fmt: skip
+            await asyncio.sleep(retry_s)
+            resend(refused)
 
     def reset_refused(self) -> list[Any]:
         """Hand over the refs of refused records and forget the error (to send them again)."""

@@ -7,23 +7,23 @@ tenth of that role's CPU, py-spy). Here each task hands its record over and awai
 writer task sends whatever has gathered through the worker's librdkafka producer as one
 :class:`~streams.kafka.deliveries.Deliveries`, waits until the broker has acknowledged all of
 it, and then releases the tasks. A record the broker refused (after librdkafka's own retries)
-is sent again after ``retry_s``: its task waits, so its input is not acked meanwhile.
+is sent again after ``retry_s`` (:meth:`Deliveries.acknowledged`): the tasks of that round wait,
+so their inputs are not acked meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 
 from confluent_kafka import Producer
 
-from streams.kafka.deliveries import Deliveries
+from streams.kafka.deliveries import RETRY_S, Deliveries
 from streams.kafka.partitioner import partition_for
 
 log = logging.getLogger(__name__)
-
-RETRY_S = 1.0
 
 
 class SharedSends:
@@ -59,35 +59,27 @@ class SharedSends:
             self._wake.clear()
             queued, self._queue = self._queue, []
             try:
-                while queued:
-                    queued = await self._send_all(queued)
-                    if queued:
-                        log.warning(
-                            "%d record(s) for %s not acknowledged; sending them again in %.0fs",
-                            len(queued),
-                            self.topic,
-                            self.retry_s,
-                        )
-                        await asyncio.sleep(self.retry_s)
+                deliveries = Deliveries(self.producer())
+                self._produce(deliveries, queued)
+                await deliveries.acknowledged(
+                    functools.partial(self._produce, deliveries),
+                    f"record(s) for {self.topic}",
+                    self.retry_s,
+                )
             except Exception as exc:  # a bug must not leave the senders waiting forever
                 log.exception("sending records to %s failed", self.topic)
                 for _, _, done in queued:
                     if not done.done():
                         done.set_exception(exc)
+                continue
+            for _, _, done in queued:
+                if not done.done():
+                    done.set_result(None)
 
-    async def _send_all(
-        self, queued: list[tuple[str, bytes, asyncio.Future[None]]]
-    ) -> list[tuple[str, bytes, asyncio.Future[None]]]:
-        """Send and wait; release the acknowledged, return the refused."""
-        deliveries = Deliveries(self.producer())
-        for item in queued:
+    def _produce(
+        self, deliveries: Deliveries, items: list[tuple[str, bytes, asyncio.Future[None]]]
+    ) -> None:
+        for item in items:
             key, value, _ = item
             partition = partition_for(key, self.partitions)
             deliveries.produce(self.topic, value, key=key, partition=partition, ref=item)
-        await deliveries.settle()
-        refused = deliveries.reset_refused()
-        refused_ids = {id(item) for item in refused}
-        for item in queued:
-            if id(item) not in refused_ids and not item[2].done():
-                item[2].set_result(None)
-        return refused

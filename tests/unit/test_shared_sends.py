@@ -1,4 +1,4 @@
-"""SharedSends with a fake librdkafka producer: each sender returns once its record is acked."""
+"""Deliveries.acknowledged and SharedSends with a fake librdkafka producer: nothing is given up."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError
 
+from streams.kafka.deliveries import Deliveries
 from streams.kafka.partitioner import partition_for
 from streams.kafka.shared_sends import SharedSends
 
@@ -87,3 +88,21 @@ async def test_a_broken_producer_fails_the_senders_instead_of_leaving_them_waiti
     producer.fail = False  # the next send starts a new writer
     await asyncio.wait_for(sends.send("k", b"v"), 5)
     assert producer.sent == [("actions", b"v", "k", partition_for("k", 12))]
+
+
+async def test_deliveries_hand_the_refused_refs_over_until_all_are_acknowledged() -> None:
+    producer = FakeProducer(refuse={b"b"})
+    deliveries = Deliveries(producer)  # type: ignore[arg-type]
+    handed: list[list[Any]] = []
+
+    def resend(refused: list[Any]) -> None:
+        handed.append(refused)
+        for ref in refused:
+            deliveries.produce("decisions", ref.encode(), key=ref, partition=0, ref=ref)
+
+    for value in ("a", "b", "c"):
+        deliveries.produce("decisions", value.encode(), key=value, partition=0, ref=value)
+    await deliveries.acknowledged(resend, "decisions", retry_s=0.01)
+    assert handed == [["b"]]  # only the refused one, once
+    assert deliveries.error is None and not deliveries.refused
+    assert [v for _, v, _, _ in producer.sent] == [b"a", b"b", b"c", b"b"]

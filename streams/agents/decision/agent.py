@@ -15,7 +15,6 @@ land in the right changelog partition, which a write from the timer itself would
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,7 +39,6 @@ STAGE = "decision"
 TICK_INTERVAL_S = 10.0
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.02
-ACK_RETRY_S = 1.0
 
 
 def register(p: Pipeline) -> None:
@@ -70,7 +68,7 @@ def register(p: Pipeline) -> None:
         return callback
 
     outcomes = Tally(metrics.events)
-    # Decisions leave through the worker's librdkafka producer; acknowledged() waits for them.
+    # Decisions leave through the worker's librdkafka producer; decide_batch waits for them.
     outgoing = p.deliveries()
 
     async def emit(d: Decision, update: messages.EventUpdate | None, partition: int) -> None:
@@ -91,18 +89,10 @@ def register(p: Pipeline) -> None:
             ref=(d, ingested),
         )
 
-    async def acknowledged() -> None:
-        """Wait until the broker has every decision sent; send again any it refused."""
-        while True:
-            await outgoing.settle()
-            refused = outgoing.reset_refused()
-            if not refused:
-                return
-            for d, _ in refused:
-                log.warning("decision %s not acknowledged; sending it again", d.decision_id)
-            await asyncio.sleep(ACK_RETRY_S)
-            for d, ingested in refused:
-                send(d, ingested)
+    def send_again(refused: list[tuple[Decision, int | None]]) -> None:
+        for d, ingested in refused:
+            log.warning("decision %s not acknowledged; sending it again", d.decision_id)
+            send(d, ingested)
 
     memory = decision_memory.declare(app, p.settings)
     stream_time = decision_memory.declare_stream_time(app, p.settings)
@@ -152,7 +142,7 @@ def register(p: Pipeline) -> None:
             memory_writes.at(record.partition)
             stream_time_writes.at(record.partition)
             await handle(record)
-        await acknowledged()
+        await outgoing.acknowledged(send_again, "decisions")
         # Now the memory may say so, in each partition's store and changelog.
         await memory_io.flush(memory_writes)
         await stream_time_io.flush(stream_time_writes)
