@@ -91,16 +91,24 @@ def _log_time(line: str) -> datetime | None:
 
 
 def restore_seconds(lines: Iterable[str]) -> float | None:
-    """Seconds between faust's first "Restoring state from changelog topics" and the
-    "Restore complete!" after it, in a worker's log (None when the log lacks either)."""
+    """Seconds from faust's first "Restoring state from changelog topics" to the last "Restore
+    complete!" in a worker's log (None when the log lacks either).
+
+    A rebalance during the restore makes faust start it again; the span covers every pass. A
+    "Restore complete!" without a pass before it (a later rebalance with nothing to restore)
+    does not count.
+    """
     start: datetime | None = None
+    done: datetime | None = None
+    restoring = False  # a pass started and not yet complete
     for line in lines:
-        if start is None and RESTORE_START in line:
-            start = _log_time(line)
-        elif start is not None and RESTORE_DONE in line:
-            done = _log_time(line)
-            return None if done is None else (done - start).total_seconds()
-    return None
+        if RESTORE_START in line:
+            start = start or _log_time(line)
+            restoring = True
+        elif restoring and RESTORE_DONE in line:
+            done = _log_time(line) or done
+            restoring = False
+    return None if start is None or done is None else (done - start).total_seconds()
 
 
 def max_commit_gaps(samples: Sequence[tuple[float, Mapping[K, int | None]]]) -> dict[K, float]:

@@ -70,6 +70,19 @@ def test_restore_seconds_from_a_faust_log() -> None:
     assert restore_seconds([]) is None
 
 
+def test_a_restore_cut_short_by_a_rebalance_is_timed_to_the_end_of_its_last_pass() -> None:
+    log = [
+        "[2026-12-01 02:43:21,657] [1] [INFO] [^---Recovery]: Restoring state from changelog "
+        "topics... ",
+        "[2026-12-01 02:43:24,997] [1] [INFO] [^---Recovery]: Restore complete! ",
+        "[2026-12-01 02:43:25,016] [1] [INFO] [^---Recovery]: Restoring state from changelog "
+        "topics... ",
+        "[2026-12-01 02:43:34,244] [1] [INFO] [^---Recovery]: Restore complete! ",
+        "[2026-12-01 02:44:00,000] [1] [INFO] [^---Recovery]: Restore complete! ",
+    ]
+    assert restore_seconds(log) == pytest.approx(12.587)
+
+
 def test_commit_gaps_grow_across_a_pause() -> None:
     a, b = ("t", 0), ("t", 1)
     samples = [
