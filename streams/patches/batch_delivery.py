@@ -47,6 +47,8 @@ from faust.transport.consumer import Consumer
 from faust.types import TP
 from mode.utils.futures import notify
 
+from streams.patches import changelog_batch
+
 log = logging.getLogger(__name__)
 
 #: Buffered records past which a partition stops being fetched, and below which it resumes.
@@ -243,6 +245,7 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover 
     batch_sources = sources(self.app)
     flow_control = self.app.flow_control
     to_message = self._to_message
+    recovery = changelog_batch.recovery_of(self.app)
     yield_every, since_yield = 100, 0
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
@@ -262,10 +265,15 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover 
             generation_id = self.app.consumer_generation_id
             others: dict[TP, list[Record]] = {}
             fetched: dict[BatchSource, list[tuple[TP, Sequence[Record]]]] = {}
+            changelogs: list[tuple[TP, Sequence[Record]]] = []
             for fetched_tp, batch in records.items():
                 target = batch_sources.get(fetched_tp.topic)
                 if target is None:
-                    others[fetched_tp] = batch
+                    tp = TP(fetched_tp.topic, fetched_tp.partition)
+                    if changelog_batch.tracks(recovery, tp):
+                        changelogs.append((tp, batch))
+                    else:
+                        others[fetched_tp] = batch
                     continue
                 # aiokafka's TopicPartition; faust's bookkeeping asserts its own TP type.
                 tp = TP(fetched_tp.topic, fetched_tp.partition)
@@ -285,6 +293,8 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover 
                 for tp, batch in parts:
                     set_read_offset(tp, batch[-1].offset)
                 target.deliver(self, parts)
+            if changelogs:
+                await _restore(self, recovery, changelogs, active, generation_id)
             if others:
                 buffered = self._buffered_partitions
                 for tp, record in self.scheduler.iterate(others):
@@ -322,3 +332,33 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover 
         raise
     finally:
         unset_flag(flag)
+
+
+async def _restore(
+    consumer: Any,
+    recovery: Any,
+    changelogs: Sequence[tuple[TP, Sequence[Record]]],
+    active: Any,
+    generation_id: int,
+) -> None:  # pragma: no cover - needs a broker
+    """Changelog records of a fetch into the tables' recovery (``changelog_batch``).
+
+    Under the conditions faust's per-record path delivers them on: flow on, the same consumer
+    generation, the partition active, records from the read offset on.
+    """
+    flow_control = consumer.app.flow_control
+    if not flow_control.is_active():
+        await flow_control.acquire()
+    if not consumer.flow_active or consumer.app.consumer_generation_id != generation_id:
+        return  # read again after faust's seek
+    to_message = consumer._to_message  # noqa: SLF001  # faust's own conversion
+    read_offsets = consumer._read_offset  # noqa: SLF001
+    for tp, batch in changelogs:
+        if active is not None and tp not in active and tp not in consumer._buffered_partitions:  # noqa: SLF001
+            continue
+        r_offset = read_offsets.get(tp)
+        messages = [to_message(tp, r) for r in batch if r_offset is None or r.offset >= r_offset]
+        if messages:
+            changelog_batch.apply_fetch(recovery, tp, messages)
+            read_offsets[tp] = messages[-1].offset
+    changelog_batch.check_done(recovery)
