@@ -31,6 +31,19 @@ class ServiceUnavailable(ShipstreamError):
     """The broker or the registry cannot be reached; the message says how to start it."""
 
 
+class SchemaNotLoaded(ShipstreamError):
+    """A record's writer schema is not loaded, and this serde does not ask the registry itself.
+
+    Raised by an ``AvroSerde(defer_lookups=True)``, whose decodes run in an event loop: the
+    caller loads the schema off the loop (``streams.codecs.avro.decode_off_loop``) and decodes
+    again, so a slow or unreachable registry never stalls the worker.
+    """
+
+    def __init__(self, schema_id: int) -> None:
+        super().__init__(f"schema id {schema_id} is not loaded yet")
+        self.schema_id = schema_id
+
+
 class RegistryUnavailable(ServiceUnavailable):
     """The registry failed in a way that may pass (5xx, 401/403, timeout, no connection): retry.
 

@@ -46,7 +46,7 @@ class Pipeline:
     app: faust.App
     settings: Settings
     metrics: Metrics
-    serdes: dict[str, AvroSerde] = field(default_factory=dict)
+    serdes: dict[tuple[str, bool], AvroSerde] = field(default_factory=dict)
     topics: dict[str, TopicT] = field(default_factory=dict)
     hub_network: HubNetwork | None = None
     _producer: Producer | None = None
@@ -129,13 +129,21 @@ class Pipeline:
 
         self.app.agent(topic, name=name)(agent)
 
-    def serde(self, spec: cat.TopicSpec) -> AvroSerde:
-        """The Avro serde of a catalogue topic (one per topic, ids cached inside)."""
-        if spec.name not in self.serdes:
-            self.serdes[spec.name] = AvroSerde(
-                self.settings, spec, on_registry_error=self._count_registry_error
+    def serde(self, spec: cat.TopicSpec, *, in_loop: bool = False) -> AvroSerde:
+        """The Avro serde of a catalogue topic (one per topic and kind, ids cached inside).
+
+        ``in_loop``: for decodes in the event loop, which load schemas through
+        ``streams.codecs.avro.decode_off_loop`` (the serde never asks the registry itself).
+        """
+        key = (spec.name, in_loop)
+        if key not in self.serdes:
+            self.serdes[key] = AvroSerde(
+                self.settings,
+                spec,
+                on_registry_error=self._count_registry_error,
+                defer_lookups=in_loop,
             )
-        return self.serdes[spec.name]
+        return self.serdes[key]
 
     def _count_registry_error(self, kind: str) -> None:
         self.metrics.registry_errors.labels(kind).inc()

@@ -15,14 +15,16 @@ never seen (issue 9). A plain consumer outside any group, one per worker, has no
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams import topics as cat
+from streams.codecs.avro import AvroSerde, decode_off_loop
 from streams.kafka.clients import aiokafka_config
 from streams.model import Hub
 
@@ -44,7 +46,7 @@ class HubNetwork(Mapping[str, Hub]):
         client: Mapping[str, Any],
         topic: str,
         partitions: int,
-        decode: Callable[[bytes], Mapping[str, Any]],
+        decode: Callable[[bytes], Awaitable[Mapping[str, Any]]],
     ) -> None:
         self.client = client  # aiokafka connection and security (streams.kafka.clients)
         self.topic = topic
@@ -73,7 +75,7 @@ class HubNetwork(Mapping[str, Hub]):
         """Return once the topic was read to its end at least once."""
         await self.ready.wait()
 
-    def apply(self, key: bytes | None, value: bytes | None) -> None:
+    async def apply(self, key: bytes | None, value: bytes | None) -> None:
         """One record of the topic: a hub, or a tombstone that removes one."""
         code = (key or b"").decode(errors="replace")
         if value is None:
@@ -81,7 +83,7 @@ class HubNetwork(Mapping[str, Hub]):
                 log.info("hub %s removed from the network", code)
             return
         try:
-            hub = Hub.from_avro(self.decode(value))
+            hub = Hub.from_avro(await self.decode(value))
         except Exception:  # a bad reference record must not stop the worker
             log.exception("reference.hubs record for %r cannot be read; keeping the old one", code)
             return
@@ -112,7 +114,7 @@ class HubNetwork(Mapping[str, Hub]):
                 batch = await consumer.getmany(*tps, timeout_ms=POLL_MS)
                 for records in batch.values():
                     for record in records:
-                        self.apply(record.key, record.value)
+                        await self.apply(record.key, record.value)
                 if await self._caught_up(consumer, tps, ends):
                     self.caught_up_at = time.monotonic()
                     if not self.ready.is_set():
@@ -141,10 +143,18 @@ def network(pipeline: Pipeline) -> HubNetwork:
             aiokafka_config(pipeline.settings),
             pipeline.settings.topic(spec.name),
             cat.partitions_of(spec, pipeline.settings),
-            pipeline.serde(spec).decode,
+            functools.partial(_decode, pipeline.serde(spec, in_loop=True)),
         )
         pipeline.app.task(net.run)
         pipeline.metrics.reference_age.set_function(net.age_s)
         pipeline.metrics.reference_hubs.set_function(lambda: len(net))
         pipeline.hub_network = net
     return pipeline.hub_network
+
+
+async def _decode(serde: AvroSerde, value: bytes) -> Mapping[str, Any]:
+    """A hub record, its schema loaded off the loop; waits while the registry is unreachable.
+
+    Skipping the record instead would keep a stale hub until the hub is published again.
+    """
+    return await decode_off_loop(serde, lambda: serde.decode(value), RETRY_S)

@@ -4,6 +4,11 @@ Schema ids are cached both ways, so the registry is asked once per schema and ne
 message: the writer's id is registered (or looked up) on first encode, and each unknown
 reader-side id is fetched once and parsed with the local schema as reader schema.
 
+A serde made with ``defer_lookups=True`` never asks the registry while decoding: an id not
+loaded yet raises ``SchemaNotLoaded``, and :func:`decode_off_loop` asks in a thread and decodes
+again. The agents decode in the worker's event loop, where a registry call (up to its 10 s
+timeout, again every retry during an outage) stopped every task of the worker with it.
+
 Only the registry's 404 is a verdict on a record (``unknown_schema_id``, remembered). Every
 other failure (5xx, 401/403, a timeout, no connection) raises ``RegistryUnavailable``, which
 callers retry and nothing remembers: dead-lettering for it would throw good records away, and
@@ -12,8 +17,10 @@ caching it would keep doing so until a restart.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import logging
 import struct
 import threading
 from collections.abc import Callable
@@ -31,10 +38,13 @@ from streams.errors import (
     Reason,
     RegistryError,
     RegistryUnavailable,
+    SchemaNotLoaded,
     ServiceUnavailable,
 )
 from streams.settings import Settings
 from streams.topics import TopicSpec
+
+log = logging.getLogger(__name__)
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
@@ -51,8 +61,13 @@ class AvroSerde:
         spec: TopicSpec,
         sr: SchemaRegistryClient | None = None,
         on_registry_error: Callable[[str], None] | None = None,
+        defer_lookups: bool = False,
     ) -> None:
-        """``on_registry_error(kind)`` is told of every failed registry call (for a metric)."""
+        """``on_registry_error(kind)`` is told of every failed registry call (for a metric).
+
+        ``defer_lookups``: decoding an id not loaded yet raises ``SchemaNotLoaded`` instead of
+        asking the registry (see :func:`decode_off_loop`).
+        """
         assert spec.schema_file is not None  # noqa: S101  # Avro topics only
         self.settings = settings
         self.spec = spec
@@ -74,6 +89,7 @@ class AvroSerde:
         self._unknown: dict[int, DecodeError] = {}
         """Ids the registry said it does not have: asked once, not once per bad record."""
         self._on_registry_error = on_registry_error
+        self.defer_lookups = defer_lookups
 
     @property
     def sr(self) -> SchemaRegistryClient:
@@ -110,35 +126,53 @@ class AvroSerde:
 
     def _reader_for(self, schema_id: int, plain: bool = False) -> Any:
         """The parsed writer schema of ``schema_id`` (``plain``: without logical types)."""
-        key = (schema_id, plain)
-        reader = self._readers.get(key)
+        reader = self._readers.get((schema_id, plain))
         if reader is None:
             if schema_id in self._unknown:
                 raise self._unknown[schema_id]
-            try:
-                text = self._ask(lambda: registry.writer_schema(self.settings, self.sr, schema_id))
-            except RegistryError as exc:
-                if exc.http_status != 404:
-                    # Any other refusal of a lookup by id is the registry's problem, not the
-                    # record's: retried like an outage, so the operator hears of it (alert).
-                    msg = f"registry refused to look up schema id {schema_id}: {exc}"
-                    raise RegistryUnavailable(msg, exc.kind, exc.http_status) from exc
-                msg = f"unknown schema id {schema_id}: {exc}"
-                err = DecodeError(Reason.UNKNOWN_SCHEMA_ID, msg)
-                if len(self._unknown) < 10_000:
-                    self._unknown[schema_id] = err
-                raise err from exc
-            # RegistryUnavailable propagates: the record is fine, the registry is not.
-            if to_parsing_canonical_form(json.loads(text)) == self._canonical:
-                # Our own schema: nothing to resolve (resolution costs 3.4 of 8.6 us a record).
-                self._same.add(schema_id)
-            for flag in (False, True):
-                parsed = json.loads(text)
-                self._readers[(schema_id, flag)] = fastavro.parse_schema(
-                    _without_logical_types(parsed) if flag else parsed
-                )
-            reader = self._readers[key]
+            if self.defer_lookups:
+                raise SchemaNotLoaded(schema_id)
+            self._load(schema_id)
+            reader = self._readers[(schema_id, plain)]
         return reader
+
+    def load(self, schema_id: int) -> None:
+        """Ask the registry for ``schema_id`` and keep the answer (blocking: call it off the loop).
+
+        A 404 is kept as the verdict the next decode raises; ``RegistryUnavailable`` propagates.
+        """
+        if (schema_id, False) in self._readers or schema_id in self._unknown:
+            return
+        try:
+            self._load(schema_id)
+        except DecodeError:
+            pass  # remembered in _unknown: the decode that comes next raises it
+
+    def _load(self, schema_id: int) -> None:
+        try:
+            text = self._ask(lambda: registry.writer_schema(self.settings, self.sr, schema_id))
+        except RegistryError as exc:
+            if exc.http_status != 404:
+                # Any other refusal of a lookup by id is the registry's problem, not the
+                # record's: retried like an outage, so the operator hears of it (alert).
+                msg = f"registry refused to look up schema id {schema_id}: {exc}"
+                raise RegistryUnavailable(msg, exc.kind, exc.http_status) from exc
+            msg = f"unknown schema id {schema_id}: {exc}"
+            err = DecodeError(Reason.UNKNOWN_SCHEMA_ID, msg)
+            if len(self._unknown) < 10_000:
+                self._unknown[schema_id] = err
+            raise err from exc
+        # RegistryUnavailable propagates: the record is fine, the registry is not.
+        if to_parsing_canonical_form(json.loads(text)) == self._canonical:
+            # Our own schema: nothing to resolve (resolution costs 3.4 of 8.6 us a record).
+            self._same.add(schema_id)
+        # Readers last, the unresolved one last of all: a decode that finds a reader finds
+        # ``_same`` set already, and ``load`` takes the unresolved one as the sign both are in.
+        for flag in (True, False):
+            parsed = json.loads(text)
+            self._readers[(schema_id, flag)] = fastavro.parse_schema(
+                _without_logical_types(parsed) if flag else parsed
+            )
 
     def decode(self, data: bytes | None, *, plain: bool = False) -> dict[str, Any]:
         """Deserialize wire-format bytes; raises DecodeError with a DLQ reason.
@@ -192,3 +226,22 @@ def _without_logical_types(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_without_logical_types(v) for v in schema]
     return schema
+
+
+async def decode_off_loop(serde: AvroSerde, decode: Callable[[], _R], retry_s: float) -> _R:
+    """``decode()`` with ``serde``'s registry lookups in a thread, waiting out outages.
+
+    For decodes in an event loop with a ``defer_lookups`` serde: each schema the decode lacks
+    is loaded by a thread while the loop goes on; while the registry is unreachable the record
+    waits (it is not at fault, so it is never dead-lettered for it), asked again every
+    ``retry_s``. A 404 stays a verdict: the decode raises ``DecodeError`` (unknown_schema_id).
+    """
+    while True:
+        try:
+            return decode()
+        except SchemaNotLoaded as missing:
+            try:
+                await asyncio.to_thread(serde.load, missing.schema_id)
+            except ServiceUnavailable as exc:
+                log.warning("%s; retrying in %.0fs", exc, retry_s)
+                await asyncio.sleep(retry_s)

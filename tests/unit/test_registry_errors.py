@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import struct
+import threading
 from typing import Any
 
+import fastavro
 import httpx
 import pytest
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from streams.codecs import registry
-from streams.codecs.avro import AvroSerde
-from streams.errors import DecodeError, RegistryError, RegistryUnavailable, ServiceUnavailable
+from streams.codecs.avro import AvroSerde, decode_off_loop
+from streams.errors import (
+    DecodeError,
+    RegistryError,
+    RegistryUnavailable,
+    SchemaNotLoaded,
+    ServiceUnavailable,
+)
 from streams.settings import Settings
 from streams.topics import EVENTS
 
@@ -118,3 +127,51 @@ def test_other_failures_are_retryable_counted_and_never_remembered(exc: BaseExce
         serde.decode(record_with_schema_id(5))
     assert info.value.reason == "avro_decode_failed"
     assert sr.asked == 3 and len(kinds) == 2
+
+
+class ThreadNoting(FakeRegistry):
+    """A FakeRegistry that notes the thread each lookup ran in."""
+
+    def __init__(self, *outcomes: BaseException | str) -> None:
+        super().__init__(*outcomes)
+        self.threads: list[int] = []
+
+    def get_schema(self, schema_id: int) -> Any:
+        self.threads.append(threading.get_ident())
+        return super().get_schema(schema_id)
+
+
+def test_a_deferring_serde_never_asks_the_registry_from_the_decoding_thread() -> None:
+    schema = registry.load_schema(EVENTS.schema_file)  # type: ignore[arg-type]
+    sr = ThreadNoting(schema)
+    serde = AvroSerde(SETTINGS, EVENTS, sr=sr, defer_lookups=True)  # type: ignore[arg-type]
+    with pytest.raises(SchemaNotLoaded) as info:
+        serde.decode(record_with_schema_id(5))
+    assert info.value.schema_id == 5 and sr.asked == 0
+    serde.load(5)
+    with pytest.raises(DecodeError) as decoded:  # loaded: now the body is the record's problem
+        serde.decode(record_with_schema_id(5))
+    assert decoded.value.reason == "avro_decode_failed" and sr.asked == 1
+
+
+async def test_off_loop_decodes_ask_in_a_thread_wait_out_outages_and_keep_404_verdicts() -> None:
+    kinds: list[str] = []
+    schema = registry.load_schema(EVENTS.schema_file)  # type: ignore[arg-type]
+    outage = SchemaRegistryError(503, 50301, "unavailable")
+    sr = ThreadNoting(outage, schema, SchemaRegistryError(404, 40403, "Schema not found"))
+    serde = AvroSerde(SETTINGS, EVENTS, sr=sr, on_registry_error=kinds.append, defer_lookups=True)  # type: ignore[arg-type]
+    body = io.BytesIO()
+    fastavro.schemaless_writer(
+        body,
+        serde.schema,
+        {"event_id": "e1", "shipment_id": "S1", "event_type": "PICKED_UP",
+         "occurred_at": 1_732_838_400_000, "source": "test"},
+    )  # fmt: skip
+    good = record_with_schema_id(5)[:5] + body.getvalue()  # schema id 5: ours, not loaded yet
+    decoded = await decode_off_loop(serde, lambda: serde.decode(good, plain=True), retry_s=0.01)
+    assert decoded["event_id"] == "e1"
+    assert sr.asked == 2 and kinds == ["server_error"]  # the outage, then the schema
+    assert threading.get_ident() not in sr.threads
+    with pytest.raises(DecodeError) as info:  # a 404 is still a verdict on the record
+        await decode_off_loop(serde, lambda: serde.decode(record_with_schema_id(7)), 0.01)
+    assert info.value.reason == "unknown_schema_id"

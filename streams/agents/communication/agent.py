@@ -36,7 +36,8 @@ from streams.agents.communication.delivery import (
     RetryPolicy,
     retry_after_s,
 )
-from streams.errors import DecodeError, Reason, ServiceUnavailable
+from streams.codecs.avro import decode_off_loop
+from streams.errors import DecodeError, Reason
 from streams.kafka.shared_sends import SharedSends
 from streams.model import ActionResult, ActionStatus, Decision
 from streams.patches.inflight import Entry, InOrderAcker
@@ -93,7 +94,7 @@ def register(p: Pipeline) -> None:
     """Declare the delivery agent."""
     s = p.settings
     metrics = p.metrics
-    serde = p.serde(cat.DECISIONS)
+    serde = p.serde(cat.DECISIONS, in_loop=True)
     actions_serde = p.serde(cat.ACTIONS)
     actions = SharedSends(s.topic(cat.ACTIONS.name), cat.partitions_of(cat.ACTIONS, s), p.producer)
     keys = signing.load_keys(s.delivery_keys_file) if s.delivery_keys_file else None
@@ -120,12 +121,10 @@ def register(p: Pipeline) -> None:
 
     async def decode(event: EventT) -> Decision:
         """The registry being down is not the record's fault: waits for it, never DLQs."""
-        while True:
-            try:
-                return serde.decode_as(event.message.value, Decision)
-            except ServiceUnavailable as exc:
-                log.warning("%s; retrying in %.0fs", exc, REGISTRY_RETRY_S)
-                await asyncio.sleep(REGISTRY_RETRY_S)
+        value = event.message.value
+        return await decode_off_loop(
+            serde, lambda: serde.decode_as(value, Decision), REGISTRY_RETRY_S
+        )
 
     circuits: dict[str, bool] = {}
 

@@ -18,7 +18,6 @@ acknowledged, before the batch's offsets can be committed.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import Sequence
@@ -38,7 +37,8 @@ from streams.agents.processing.processor import (
     encode_stored,
 )
 from streams.agents.processing.windows import HubWindowCounts
-from streams.errors import DecodeError, Reason, ServiceUnavailable
+from streams.codecs.avro import decode_off_loop
+from streams.errors import DecodeError, Reason, SchemaNotLoaded
 from streams.kafka.partitioner import partition_for
 from streams.metrics import Tally
 from streams.model import EventType, ShipmentEvent
@@ -71,7 +71,7 @@ def register(p: Pipeline) -> None:
     """Declare the processing agents, tables and the ``GET /shipments/{id}`` route."""
     app = p.app
     metrics = p.metrics
-    serde = p.serde(cat.EVENTS)
+    serde = p.serde(cat.EVENTS, in_loop=True)
     arrival_partitions = cat.partitions_of(cat.HUB_ARRIVALS, p.settings)
     update_partitions = cat.partitions_of(cat.UPDATES, p.settings)
     state = shipments.declare(app, p.settings)
@@ -97,19 +97,13 @@ def register(p: Pipeline) -> None:
         return partition_for(hub, arrival_partitions)
 
     async def decode(record: Any) -> ShipmentEvent:
-        """Decode and accept; waits (never drops) while the registry is unreachable."""
-        while True:
-            try:
-                return accept(
-                    serde,
-                    record.key,
-                    record.value,
-                    record.timestamp,
-                    p.settings.max_future_skew_ms,
-                )
-            except ServiceUnavailable as exc:
-                log.warning("%s; retrying in %.0fs", exc, REGISTRY_RETRY_S)
-                await asyncio.sleep(REGISTRY_RETRY_S)
+        """Decode and accept, the schema loaded off the loop; waits out registry outages."""
+        skew_ms = p.settings.max_future_skew_ms
+        return await decode_off_loop(
+            serde,
+            lambda: accept(serde, record.key, record.value, record.timestamp, skew_ms),
+            REGISTRY_RETRY_S,
+        )
 
     async def dead_letter(record: Any, exc: Exception, reason: str, stage: str = STAGE) -> None:
         metrics.events.labels(stage, "dead_lettered").inc()
@@ -128,7 +122,7 @@ def register(p: Pipeline) -> None:
             to_updates.add(record.partition, handled.update)
 
     async def handle(record: Any) -> None:
-        """While the registry is unreachable: waits for it, then applies or dead-letters."""
+        """A record whose schema is not loaded yet: loads it, then applies or dead-letters."""
         try:
             ev = await decode(record)
         except (DecodeError, ValidationError) as exc:
@@ -144,8 +138,8 @@ def register(p: Pipeline) -> None:
                 # A valid record takes no coroutine of its own.
                 try:
                     ev = accept(serde, record.key, record.value, record.timestamp, skew_ms)
-                except ServiceUnavailable:
-                    await handle(record)  # waits for the registry
+                except SchemaNotLoaded:
+                    await handle(record)  # loads it off the loop (and waits for the registry)
                     continue
                 except (DecodeError, ValidationError) as exc:
                     await dead_letter(record, exc, exc.reason)
