@@ -15,8 +15,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from urllib.parse import urlparse
 
 import httpx
@@ -99,7 +98,7 @@ def _free_port() -> int:
 
 @pytest.mark.timeout(300)
 def test_a_hanging_registry_neither_stalls_the_worker_nor_loses_the_event(
-    settings: Settings, proxy: HeldProxy, tmp_path: Path
+    settings: Settings, proxy: HeldProxy, worker_factory: Callable[[Settings], Worker]
 ) -> None:
     if settings.registry_url.startswith("https"):
         pytest.fail("this test proxies plain HTTP; run it on the plain stack")
@@ -116,7 +115,7 @@ def test_a_hanging_registry_neither_stalls_the_worker_nor_loses_the_event(
         registry_url=url._replace(netloc=f"127.0.0.1:{proxy.port}").geturl(),
         web_port=_free_port(),
     )
-    worker = Worker(proxied, tmp_path / "worker.log").start()
+    worker = worker_factory(proxied)  # stopped at teardown whatever happens
     proxy.hold()
     pub.publish(
         {"event_id": "OUT-1-0", "shipment_id": "OUT-1", "event_type": "CREATED",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -106,7 +107,7 @@ def stores(data_dir: Path) -> dict[str, dict[bytes, bytes]]:
 
 @pytest.mark.timeout(600)
 def test_a_cold_instance_restores_the_tables_the_writer_left(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, worker_factory: Callable[[Settings], Worker]
 ) -> None:
     base = settings.with_(role="processing", standby_replicas=0)
     admin.ensure_topics(base)
@@ -115,7 +116,7 @@ def test_a_cold_instance_restores_the_tables_the_writer_left(
     publish_hubs(base, hubs=HUBS)
 
     writer_settings = base.with_(data_dir=tmp_path / "writer")
-    writer = Worker(writer_settings, tmp_path / "writer.log").start()
+    writer = worker_factory(writer_settings)  # stopped at teardown whatever happens
     pub = EventPublisher(base)
     for e in events():
         pub.publish(e)
@@ -130,7 +131,7 @@ def test_a_cold_instance_restores_the_tables_the_writer_left(
     assert written.get("hub_windows"), "no hub windows written"
 
     cold_settings = base.with_(data_dir=tmp_path / "cold", web_port=_free_port())
-    cold = Worker(cold_settings, tmp_path / "cold.log").start()
+    cold = worker_factory(cold_settings)
     cold.stop()
     assert "Restoring state from changelog topics" in cold.log_path.read_text()
     restored = stores(cold_settings.data_dir)
