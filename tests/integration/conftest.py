@@ -60,6 +60,13 @@ def settings(base_settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     admin.delete_topics(s, names)
 
 
+def provision(settings: Settings) -> None:
+    """Topics of ``settings`` created and every schema registered (BACKWARD), as bootstrap does."""
+    admin.ensure_topics(settings)
+    for subject in registry.register_all(settings):
+        registry.set_compatibility(settings, subject, "BACKWARD")
+
+
 def env_of(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that makes a worker process use these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPSTREAM_")}

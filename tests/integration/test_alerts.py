@@ -37,12 +37,11 @@ from ops.prometheus.testing.derive import (
     shorten_ranges,
 )
 from ops.prometheus.testing.server import PrivatePrometheus, static_job
-from streams.codecs import registry
 from streams.kafka import admin
 from streams.kafka.reference import publish_hubs
 from streams.settings import Settings
 from streams.tools.rehearsal.load import LoadOptions, LoadRun
-from tests.integration.conftest import Worker
+from tests.integration.conftest import Worker, provision
 
 T = TypeVar("T")
 SPEEDUP = Speedup()  # for/ranges / 30, lag thresholds x 0.1
@@ -153,9 +152,7 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float, why: Call
 def test_lag_and_worker_down_alerts_fire_and_resolve(settings: Settings, tmp_path: Path) -> None:
     began = time.monotonic()
     s = settings.with_(standby_replicas=0)
-    admin.ensure_topics(s)
-    for subject in registry.register_all(s):
-        registry.set_compatibility(s, subject, "BACKWARD")
+    provision(s)
     publish_hubs(s)
     processing = Worker(s.with_(role="processing", web_port=_free_port()), tmp_path / "proc.log")
     decision = Worker(s.with_(role="decision", web_port=_free_port()), tmp_path / "decision.log")

@@ -29,7 +29,7 @@ from streams.settings import Settings
 from streams.tools.cli.main import main
 from streams.tools.console import iso_ms
 from streams.topics import CATALOGUE, DLQ, EVENTS
-from tests.integration.conftest import ROOT, env_of
+from tests.integration.conftest import ROOT, env_of, provision
 
 pytestmark = pytest.mark.integration
 
@@ -312,9 +312,7 @@ def test_get_asks_a_processing_worker(
     settings: Settings, cli: Cli, worker_factory: Callable[[Settings], Any]
 ) -> None:
     s = settings.with_(role="processing", standby_replicas=0)
-    admin.ensure_topics(s)
-    for subject in registry.register_all(s):
-        registry.set_compatibility(s, subject, "BACKWARD")
+    provision(s)
     pub = EventPublisher(s)
     pub.publish(event("g-1", "GET-1"))
     pub.flush()

@@ -19,7 +19,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.codecs import registry
 from streams.codecs.avro import AvroSerde
 from streams.kafka import admin, reader
 from streams.kafka.events import EventPublisher
@@ -29,7 +28,7 @@ from streams.settings import Settings
 from streams.tools import reconciliation
 from streams.topics import DLQ, EVENTS
 from tests.ingest_bodies import bodies
-from tests.integration.conftest import Worker
+from tests.integration.conftest import Worker, provision
 
 pytestmark = pytest.mark.integration
 
@@ -71,9 +70,7 @@ def fuzz_stack(
         max_body_bytes=64 * 1024,
         standby_replicas=0,
     )
-    admin.ensure_topics(settings)
-    for subject in registry.register_all(settings):
-        registry.set_compatibility(settings, subject, "BACKWARD")
+    provision(settings)
     publish_hubs(settings)
     worker = Worker(settings, tmp / "worker.log").start()
     yield settings, worker

@@ -24,7 +24,7 @@ from streams.kafka.reference import publish_hubs, remove_hubs
 from streams.model import Decision
 from streams.settings import Settings
 from streams.topics import DECISIONS
-from tests.integration.conftest import Worker
+from tests.integration.conftest import Worker, provision
 from tests.integration.test_pipeline import ev, publish
 
 pytestmark = pytest.mark.integration
@@ -48,9 +48,7 @@ def hub(code: str, capacity: int, alternate: str | None, hours: int) -> dict[str
 def roles(settings: Settings, worker_factory: Any) -> Iterator[tuple[Settings, list[Worker]]]:
     """A processing worker and a decision worker on this test's topics, no hubs yet."""
     s = settings.with_(standby_replicas=0)
-    admin.ensure_topics(s)
-    for subject in registry.register_all(s):
-        registry.set_compatibility(s, subject, "BACKWARD")
+    provision(s)
     workers = [
         worker_factory(s.with_(role="processing", web_port=s.web_port)),
         worker_factory(s.with_(role="decision", web_port=s.web_port + 1)),

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from streams.codecs import registry
 from streams.codecs.avro import AvroSerde
 from streams.kafka import admin, reader
 from streams.kafka.events import EventPublisher
@@ -27,7 +26,7 @@ from streams.kafka.reference import publish_hubs
 from streams.settings import Settings
 from streams.tools import reconciliation
 from streams.topics import ACTIONS, DECISIONS, DLQ, EVENTS
-from tests.integration.conftest import ROOT, Worker, env_of
+from tests.integration.conftest import ROOT, Worker, env_of, provision
 
 pytestmark = pytest.mark.integration
 
@@ -74,9 +73,7 @@ def stack(
         max_body_bytes=64 * 1024,
         standby_replicas=0,
     )
-    admin.ensure_topics(settings)
-    for subject in registry.register_all(settings):
-        registry.set_compatibility(settings, subject, "BACKWARD")
+    provision(settings)
     publish_hubs(settings, hubs=HUBS)
     endpoint = subprocess.Popen(
         [sys.executable, "-m", "ops.endpoint.server", "--port", str(ep_port)],

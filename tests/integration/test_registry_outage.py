@@ -21,13 +21,12 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from streams.codecs import registry
-from streams.kafka import admin, reader
+from streams.kafka import reader
 from streams.kafka.events import EventPublisher
 from streams.kafka.reference import publish_hubs
 from streams.settings import Settings
 from streams.topics import DLQ
-from tests.integration.conftest import Worker
+from tests.integration.conftest import Worker, provision
 
 pytestmark = pytest.mark.integration
 
@@ -103,9 +102,7 @@ def test_a_hanging_registry_neither_stalls_the_worker_nor_loses_the_event(
     if settings.registry_url.startswith("https"):
         pytest.fail("this test proxies plain HTTP; run it on the plain stack")
     base = settings.with_(role="processing", standby_replicas=0)
-    admin.ensure_topics(base)
-    for subject in registry.register_all(base):
-        registry.set_compatibility(base, subject, "BACKWARD")
+    provision(base)
     publish_hubs(base, hubs=HUBS)
     pub = EventPublisher(base)  # registers the events schema now, through the real registry
     pub.serde.writer_id()

@@ -15,13 +15,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from streams.codecs import registry
-from streams.kafka import admin
 from streams.kafka.reference import publish_hubs
 from streams.settings import Settings
 from streams.tools.cli import main as cli
 from streams.tools.rehearsal.report import PLOTS
-from tests.integration.conftest import ROOT, Worker
+from tests.integration.conftest import ROOT, Worker, provision
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +35,7 @@ def test_rehearsal_writes_a_report_with_plots_and_a_verdict(
 ) -> None:
     ep_port = _free_port()
     s = settings.with_(standby_replicas=0, endpoint_url=f"http://127.0.0.1:{ep_port}")
-    admin.ensure_topics(s)
-    for subject in registry.register_all(s):
-        registry.set_compatibility(s, subject, "BACKWARD")
+    provision(s)
     publish_hubs(s)
     # the communication agent delivers to it; without it retries would hold the lag up
     endpoint = subprocess.Popen(

@@ -21,13 +21,12 @@ import pytest
 import rocksdict
 from confluent_kafka import TopicPartition
 
-from streams.codecs import registry
-from streams.kafka import admin, reader
+from streams.kafka import reader
 from streams.kafka.events import EventPublisher
 from streams.kafka.reference import publish_hubs
 from streams.settings import Settings
 from streams.topics import EVENTS
-from tests.integration.conftest import Worker
+from tests.integration.conftest import Worker, provision
 
 pytestmark = pytest.mark.integration
 
@@ -110,9 +109,7 @@ def test_a_cold_instance_restores_the_tables_the_writer_left(
     settings: Settings, tmp_path: Path, worker_factory: Callable[[Settings], Worker]
 ) -> None:
     base = settings.with_(role="processing", standby_replicas=0)
-    admin.ensure_topics(base)
-    for subject in registry.register_all(base):
-        registry.set_compatibility(base, subject, "BACKWARD")
+    provision(base)
     publish_hubs(base, hubs=HUBS)
 
     writer_settings = base.with_(data_dir=tmp_path / "writer")

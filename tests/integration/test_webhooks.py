@@ -27,12 +27,11 @@ import pytest
 from aiohttp import web
 
 from streams import signing
-from streams.codecs import registry
 from streams.codecs.avro import AvroSerde
 from streams.kafka import admin, reader
 from streams.settings import Settings
 from streams.topics import ACTIONS
-from tests.integration.conftest import ROOT, Worker
+from tests.integration.conftest import ROOT, Worker, provision
 
 pytestmark = pytest.mark.integration
 
@@ -68,9 +67,7 @@ def _settings(
         standby_replicas=0,
         **hooks,
     )
-    admin.ensure_topics(s)
-    for subject in registry.register_all(s):
-        registry.set_compatibility(s, subject, "BACKWARD")
+    provision(s)
     return s
 
 
