@@ -139,14 +139,12 @@ class AvroSerde:
     def load(self, schema_id: int) -> None:
         """Ask the registry for ``schema_id`` and keep the answer (blocking: call it off the loop).
 
-        A 404 is kept as the verdict the next decode raises; ``RegistryUnavailable`` propagates.
+        A 404 raises ``DecodeError`` (unknown_schema_id, remembered while fewer than 10,000 ids
+        are); ``RegistryUnavailable`` propagates.
         """
         if (schema_id, False) in self._readers or schema_id in self._unknown:
             return
-        try:
-            self._load(schema_id)
-        except DecodeError:
-            pass  # remembered in _unknown: the decode that comes next raises it
+        self._load(schema_id)
 
     def _load(self, schema_id: int) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 import threading
@@ -175,3 +176,14 @@ async def test_off_loop_decodes_ask_in_a_thread_wait_out_outages_and_keep_404_ve
     with pytest.raises(DecodeError) as info:  # a 404 is still a verdict on the record
         await decode_off_loop(serde, lambda: serde.decode(record_with_schema_id(7)), 0.01)
     assert info.value.reason == "unknown_schema_id"
+
+
+async def test_an_unknown_id_past_the_remembered_ones_is_still_a_verdict_not_a_loop() -> None:
+    sr = ThreadNoting(SchemaRegistryError(404, 40403, "Schema not found"))
+    serde = AvroSerde(SETTINGS, EVENTS, sr=sr, defer_lookups=True)  # type: ignore[arg-type]
+    serde._unknown.update({i: DecodeError("unknown_schema_id", "x") for i in range(10_000, 20_000)})
+    with pytest.raises(DecodeError) as info:
+        await asyncio.wait_for(
+            decode_off_loop(serde, lambda: serde.decode(record_with_schema_id(7)), 0.01), 5
+        )
+    assert info.value.reason == "unknown_schema_id" and sr.asked == 1
