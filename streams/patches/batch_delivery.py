@@ -171,10 +171,22 @@ class BatchSource:
             self.done(batch, ack=True)
 
     def _resume_fetching(self) -> None:
+        """Fetch again the partitions paused for the high water, unless faust paused them.
+
+        faust's ``on_buffer_drop`` makes a partition active without looking at its own pauses:
+        called at a rebalance (``clear``) or during a recovery, it would let the partition be
+        fetched before faust seeks it to its committed offset, which the commit guard defers
+        the resumption of stream partitions for (``offset_guard.resume_partitions``). A
+        partition faust paused only leaves the buffered set here; faust resumes it itself.
+        """
         if self._paused:
-            consumer = self.app.consumer
+            consumer = cast(Any, self.app.consumer)  # faust's Consumer, not its interface
+            paused_by_faust = consumer._paused_partitions  # noqa: SLF001  # see docstring
             for tp in self._paused:
-                consumer.on_buffer_drop(tp)
+                if tp in paused_by_faust:
+                    consumer._buffered_partitions.discard(tp)  # noqa: SLF001
+                else:
+                    consumer.on_buffer_drop(tp)
             self._paused.clear()
 
 

@@ -29,12 +29,16 @@ class FakeConsumer:
         self._waiting_for_ack = None
         self.full: list[TP] = []
         self.dropped: list[TP] = []
+        self._paused_partitions: set[TP] = set()
+        self._buffered_partitions: set[TP] = set()
 
     def on_buffer_full(self, tp: TP) -> None:
         self.full.append(tp)
+        self._buffered_partitions.add(tp)
 
     def on_buffer_drop(self, tp: TP) -> None:
         self.dropped.append(tp)
+        self._buffered_partitions.discard(tp)
 
 
 class FakeFlowControl:
@@ -150,6 +154,20 @@ def test_a_partition_stops_being_fetched_past_the_high_water_and_resumes_below_t
     assert app.consumer.dropped == []
     asyncio.run(source.take())
     assert app.consumer.dropped == [TP0]
+
+
+def test_a_partition_faust_paused_is_not_made_fetchable_when_the_buffer_is_cleared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batch_delivery, "HIGH_WATER", 4)
+    app = fake_app()
+    source = BatchSource(app, "t", max_records=3, within_s=0.0)
+    source.deliver(app.consumer, [(TP0, [rec(0, n) for n in range(5)])])
+    assert app.consumer.full == [TP0]
+    app.consumer._paused_partitions.add(TP0)  # a rebalance: faust pauses, then clears
+    app.flow_control.clear()
+    assert app.consumer.dropped == []  # faust resumes it after its seek, not the buffer
+    assert TP0 not in app.consumer._buffered_partitions
 
 
 def test_take_waits_within_for_a_fuller_batch() -> None:
