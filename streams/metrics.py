@@ -12,13 +12,16 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from streams.patches import offset_guard
+from streams.patches import continuity, offset_guard
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
 class _CommitGuardCollector:
-    """The commit guard's counts, read at scrape time: they are process-wide, like its patch."""
+    """The commit guard's and the continuity check's counts, read at scrape time.
+
+    They are process-wide, like the patches that keep them.
+    """
 
     def collect(self) -> Iterator[Metric]:
         state = offset_guard.STATE
@@ -31,6 +34,17 @@ class _CommitGuardCollector:
             "shipstream_inferred_gaps_refused",
             "Offset gaps faust inferred from stale read offsets and the commit guard refused",
             value=state.refused_gaps,
+        )
+        yield CounterMetricFamily(
+            "shipstream_delivery_reads_again",
+            "Fetches not delivered because records before them were fetched and dropped; "
+            "the partition was read again from the next record to deliver",
+            value=continuity.STATE.reads_again,
+        )
+        yield CounterMetricFamily(
+            "shipstream_delivery_holes_given_up",
+            "Offsets the log no longer had after repeated reads (retention): never processed",
+            value=continuity.STATE.given_up,
         )
 
 

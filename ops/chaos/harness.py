@@ -34,7 +34,7 @@ from ops.chaos.probe import (
     offsets_of,
     visible_records,
 )
-from ops.chaos.report import Disruption, RunRecord, result_line, write_result
+from ops.chaos.report import Disruption, RunRecord, log_signals, result_line, write_result
 from ops.chaos.stack import ChaosStack, Endpoint, exclusive
 from streams.kafka import admin
 from streams.settings import Settings
@@ -344,6 +344,7 @@ class Run:
             "failed_samples": self.watch.failures,
             "sampler_process_deaths": self.watch.child_deaths,
         }
+        self.record.log_signals = log_signals(cfg.state_dir / "logs" / self.run_id)
         received = await self.blocking(self.endpoint.received)
         verdict = await self.blocking(verify.verify, self.settings, received)
         self.record.timings["total_s"] = self.now()

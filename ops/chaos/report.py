@@ -7,6 +7,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streams.patches.continuity import READ_AGAIN_MARK
+from streams.patches.offset_guard import SKIPPED_MARK
+
+#: What the workers log when they repair their own delivery: counted per run. A read again
+#: keeps the partition's order; a redelivery from the commit comes after later records.
+LOG_SIGNALS = {"reads_again": READ_AGAIN_MARK, "commit_redeliveries": SKIPPED_MARK}
+
 
 @dataclass
 class Disruption:
@@ -49,6 +56,8 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)
     #: the harness' own lag sampler: failed samples and sampling processes that died
     sampler: dict[str, int] = field(default_factory=dict)
+    #: warnings of the workers' self-repair, counted in their logs (``log_signals``)
+    log_signals: dict[str, int] = field(default_factory=dict)
 
     def count(self, kind: str) -> int:
         """Disruptions of one kind."""
@@ -76,3 +85,15 @@ def write_result(path: Path, record: RunRecord, verdict: dict[str, Any], line: s
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {"line": line, **asdict(record), "verdict": verdict}
     path.write_text(json.dumps(body, indent=2, default=str) + "\n")
+
+
+def log_signals(log_dir: Path) -> dict[str, int]:
+    """How often each of ``LOG_SIGNALS`` appears in the worker logs of one run."""
+    counts = dict.fromkeys(LOG_SIGNALS, 0)
+    for path in sorted(log_dir.glob("*.log")):
+        with path.open(errors="replace") as lines:
+            for line in lines:
+                for name, mark in LOG_SIGNALS.items():
+                    if mark in line:
+                        counts[name] += 1
+    return counts

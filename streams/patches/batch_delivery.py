@@ -15,19 +15,23 @@ around a record is kept, in the same places:
 
 - only partitions the consumer considers active are delivered, never while flow is stopped
   or after the consumer generation changed during the fetch (the rest is read again after
-  faust's seek to the committed offsets), and records below the read offset are dropped, as
-  in faust's loop;
+  faust's seek to the committed offsets), as in faust's loop;
+- stricter than faust's loop: a partition's records are delivered as one unbroken run from
+  the committed offset (``continuity.py``): a fetch that starts past the next record to
+  deliver (records fetched and dropped on the way) is not delivered, the partition is read
+  again from that record first;
 - the buffer is cleared with faust's own queues (``app.flow_control.clear()``) at every
   rebalance; a batch the agent took stays in the consumer's unacked set until the agent is
   done with it, so ``wait_empty`` (rebalance, shutdown) waits for it and its commit includes
   it;
 - back-pressure as faust's: past ``HIGH_WATER`` buffered records a partition stops being
   fetched (``on_buffer_full``), below ``LOW_WATER`` it is fetched again;
-- a batch whose handler raised is not acked: the commit guard (``offset_guard``) sees the
-  hole and delivers those records again.
+- a batch whose handler raised is not acked, and its partitions are read again from its
+  first records before anything buffered behind it.
 
-Records of other topics (changelogs, the communication role's stream) go through faust's path
-unchanged. Proven on the versions ``offset_guard.PROVEN_ON`` names.
+Changelog records of a table recovery go to ``changelog_batch`` through the same gate; the
+communication role's stream goes through faust's per-record path unchanged. Proven on the
+versions ``offset_guard.PROVEN_ON`` names.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import faust
@@ -47,7 +51,7 @@ from faust.transport.consumer import Consumer
 from faust.types import TP
 from mode.utils.futures import notify
 
-from streams.patches import changelog_batch
+from streams.patches import changelog_batch, continuity
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,7 @@ class BatchSource:
         # Cleared with faust's stream queues at every rebalance (a WeakSet: we are kept alive
         # by the registry below).
         app.flow_control.manage_queue(self)  # type: ignore[arg-type]
+        continuity.STATE.watch(self)  # a seek forgets what was buffered past it
 
     # -- fetcher side ---------------------------------------------------------------------
 
@@ -120,6 +125,11 @@ class BatchSource:
         self._records.clear()
         self._arrived.clear()
         self._resume_fetching()
+
+    def drop(self, key: tuple[str, int]) -> None:
+        """Forget the buffered records of one partition: it is read again from a seek."""
+        if key[0] == self.topic and self._records:
+            self._records = deque(r for r in self._records if r.partition != key[1])
 
     # -- agent side -----------------------------------------------------------------------
 
@@ -160,15 +170,32 @@ class BatchSource:
         notify(consumer._waiting_for_ack)  # noqa: SLF001
 
     async def run(self, handle: Handler) -> None:
-        """Take batches and hand them to ``handle`` until cancelled; ack those it finished."""
+        """Take batches and hand them to ``handle`` until cancelled; ack those it finished.
+
+        A batch whose handler raised is read again, from its first record of each partition,
+        before anything after it: the records buffered behind it are forgotten.
+        """
         while True:
             batch = await self.take()
             try:
                 await handle(batch.records)
-            except BaseException:
+            except Exception:
+                self.done(batch, ack=False)
+                await self._read_again(batch.records)
+                raise
+            except BaseException:  # cancelled: a rebalance or the worker stopping
                 self.done(batch, ack=False)
                 raise
             self.done(batch, ack=True)
+
+    async def _read_again(self, records: Sequence[Record]) -> None:
+        first: dict[TP, int] = {}
+        for r in records:
+            tp = TP(r.topic, r.partition)
+            if tp not in first:
+                first[tp] = r.offset
+        for tp, offset in first.items():
+            await read_again(self.app.consumer, tp, offset)
 
     def _resume_fetching(self) -> None:
         """Fetch again the partitions paused for the high water, unless faust paused them.
@@ -255,8 +282,6 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover 
     set_flag, unset_flag = self.diag.set_flag, self.diag.unset_flag
     flag = faust_consumer.CONSUMER_FETCHING
     batch_sources = sources(self.app)
-    flow_control = self.app.flow_control
-    to_message = self._to_message
     recovery = changelog_batch.recovery_of(self.app)
     yield_every, since_yield = 100, 0
     try:
@@ -275,41 +300,21 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover 
                 unset_flag(flag)
                 continue
             generation_id = self.app.consumer_generation_id
-            others: dict[TP, list[Record]] = {}
-            fetched: dict[BatchSource, list[tuple[TP, Sequence[Record]]]] = {}
-            changelogs: list[tuple[TP, Sequence[Record]]] = []
-            for fetched_tp, batch in records.items():
-                target = batch_sources.get(fetched_tp.topic)
-                if target is None:
-                    tp = TP(fetched_tp.topic, fetched_tp.partition)
-                    if changelog_batch.tracks(recovery, tp):
-                        changelogs.append((tp, batch))
-                    else:
-                        others[fetched_tp] = batch
-                    continue
-                # aiokafka's TopicPartition; faust's bookkeeping asserts its own TP type.
-                tp = TP(fetched_tp.topic, fetched_tp.partition)
-                if not flow_control.is_active():
-                    await flow_control.acquire()
-                if not self.flow_active or self.app.consumer_generation_id != generation_id:
-                    fetched.clear()  # read again after faust's seek, none of it delivered
-                    break
-                if active is not None and tp not in active and tp not in self._buffered_partitions:
-                    continue
-                r_offset = get_read_offset(tp)
-                if r_offset is not None:
-                    batch = [r for r in batch if r.offset >= r_offset]
-                if batch:
-                    fetched.setdefault(target, []).append((tp, batch))
-            for target, parts in fetched.items():
+            taken = await _take_fetch(self, records, active, generation_id, batch_sources, recovery)
+            for target, parts in taken.batches.items():
                 for tp, batch in parts:
                     set_read_offset(tp, batch[-1].offset)
                 target.deliver(self, parts)
-            if changelogs:
-                await _restore(self, recovery, changelogs, active, generation_id)
-            if others:
+            if taken.changelogs:
+                for tp, batch in taken.changelogs:
+                    set_read_offset(tp, batch[-1].offset)
+                    changelog_batch.apply_fetch(recovery, tp, batch)
+                changelog_batch.check_done(recovery)
+            for tp, offset in taken.read_again.items():
+                await read_again(self, tp, offset)
+            if taken.others:
                 buffered = self._buffered_partitions
-                for tp, record in self.scheduler.iterate(others):
+                for tp, record in self.scheduler.iterate(taken.others):
                     if not self.flow_active or self.app.consumer_generation_id != generation_id:
                         break
                     if active is not None and tp not in active and tp not in buffered:
@@ -318,7 +323,7 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover 
                     if since_yield > yield_every:
                         await asyncio.sleep(0)
                         since_yield = 0
-                    message = to_message(tp, record)
+                    message = self._to_message(tp, record)
                     offset = message.offset
                     r_offset = get_read_offset(tp)
                     if r_offset is None or offset >= r_offset:
@@ -346,31 +351,73 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover 
         unset_flag(flag)
 
 
-async def _restore(
+@dataclass(slots=True)
+class Taken:
+    """A fetch sorted by where its records go, past the gate each partition goes through."""
+
+    batches: dict[BatchSource, list[tuple[TP, Sequence[Record]]]] = field(default_factory=dict)
+    changelogs: list[tuple[TP, list[Any]]] = field(default_factory=list)
+    others: dict[Any, Sequence[Record]] = field(default_factory=dict)
+    read_again: dict[TP, int] = field(default_factory=dict)
+
+
+async def _take_fetch(
     consumer: Any,
-    recovery: Any,
-    changelogs: Sequence[tuple[TP, Sequence[Record]]],
+    records: dict[Any, Sequence[Record]],
     active: Any,
     generation_id: int,
-) -> None:  # pragma: no cover - needs a broker
-    """Changelog records of a fetch into the tables' recovery (``changelog_batch``).
+    batch_sources: dict[str, BatchSource],
+    recovery: Any,
+) -> Taken:
+    """One gate for the partitions handed over a fetch at a time: batch topics and changelogs.
 
-    Under the conditions faust's per-record path delivers them on: flow on, the same consumer
-    generation, the partition active, records from the read offset on.
+    As faust's loop: only while flow is on in the same consumer generation (else none of the
+    fetch: it is read again after faust's seek), only partitions the consumer considers active
+    (or paused for a full buffer). Then a batch topic's records go through the continuity
+    check (``continuity.py``), a changelog's from the read offset on. Everything else
+    (the communication role's stream) takes faust's per-record path.
     """
+    taken = Taken()
     flow_control = consumer.app.flow_control
-    if not flow_control.is_active():
-        await flow_control.acquire()
-    if not consumer.flow_active or consumer.app.consumer_generation_id != generation_id:
-        return  # read again after faust's seek
-    to_message = consumer._to_message  # noqa: SLF001  # faust's own conversion
-    read_offsets = consumer._read_offset  # noqa: SLF001
-    for tp, batch in changelogs:
-        if active is not None and tp not in active and tp not in consumer._buffered_partitions:  # noqa: SLF001
+    read_offsets = consumer._read_offset  # noqa: SLF001  # faust's own bookkeeping
+    buffered = consumer._buffered_partitions  # noqa: SLF001
+    for fetched_tp, batch in records.items():
+        # aiokafka's TopicPartition; faust's bookkeeping asserts its own TP type.
+        tp = TP(fetched_tp.topic, fetched_tp.partition)
+        target = batch_sources.get(tp.topic)
+        if target is None and not changelog_batch.tracks(recovery, tp):
+            taken.others[fetched_tp] = batch
+            continue
+        if not flow_control.is_active():
+            await flow_control.acquire()
+        if not consumer.flow_active or consumer.app.consumer_generation_id != generation_id:
+            return Taken()  # read again after faust's seek, none of it delivered
+        if active is not None and tp not in active and tp not in buffered:
+            continue  # a batch topic's next fetch shows the hole (continuity.py)
+        if target is not None:
+            batch, again = continuity.STATE.admit(tp, batch)
+            if again is not None:
+                taken.read_again[tp] = again
+            elif batch:
+                taken.batches.setdefault(target, []).append((tp, batch))
             continue
         r_offset = read_offsets.get(tp)
-        messages = [to_message(tp, r) for r in batch if r_offset is None or r.offset >= r_offset]
+        messages = [
+            consumer._to_message(tp, r)  # noqa: SLF001  # faust's own conversion
+            for r in batch
+            if r_offset is None or r.offset >= r_offset
+        ]
         if messages:
-            changelog_batch.apply_fetch(recovery, tp, messages)
-            read_offsets[tp] = messages[-1].offset
-    changelog_batch.check_done(recovery)
+            taken.changelogs.append((tp, messages))
+    return taken
+
+
+async def read_again(consumer: Any, tp: TP, offset: int) -> None:  # pragma: no cover - broker
+    """Seek ``tp`` back to ``offset`` (what was fetched past it is read again, in order)."""
+    try:
+        await consumer.seek_wait({tp: offset})
+    except Exception as exc:  # revoked meanwhile, broker away: the next fetch shows it again
+        continuity.STATE.not_read_again(tp)
+        log.warning(
+            "%s[%d]: seek to %d failed (tried again): %r", tp.topic, tp.partition, offset, exc
+        )

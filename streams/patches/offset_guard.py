@@ -40,7 +40,9 @@ from typing import Any
 import aiokafka
 import faust
 from aiokafka.consumer.fetcher import FetchResult
-from faust.transport.consumer import Consumer
+from faust.transport.consumer import Consumer, ThreadDelegateConsumer
+
+from streams.patches import continuity
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ HOLE_GRACE_S = 10.0
 #: Proven gaps kept per partition between commits; past it the oldest half is dropped (a gap
 #: forgotten only costs a redelivery, after which the fetcher proves it again).
 MAX_GAPS_PER_PARTITION = 10_000
+
+#: In the warning of a redelivery (the chaos harness counts it in the workers' logs).
+SKIPPED_MARK = "were skipped by the consumer"
 
 Interval = tuple[int, int]
 Key = tuple[str, int]
@@ -181,9 +186,9 @@ def _patch_fetch_result() -> None:
         if start is not None and records_before is not None:
             end = records_before.next_fetch_offset
             if end > start:
-                STATE.proven.record(
-                    _key(self._topic_partition), start, end, (r.offset for r in records)
-                )
+                key = _key(self._topic_partition)
+                STATE.proven.record(key, start, end, (r.offset for r in records))
+                return continuity.STATE.covered(key, start, end, records)
         return records
 
     FetchResult.getall = getall  # type: ignore[method-assign]
@@ -195,6 +200,8 @@ def _patch_consumer() -> None:
     original_revoked = Consumer.on_partitions_revoked
     original_assigned = Consumer.on_partitions_assigned
     original_resume = Consumer.resume_partitions
+    original_seek = Consumer.seek
+    original_seek_wait = ThreadDelegateConsumer.seek_wait
 
     async def _add_gap(self: Consumer, tp: Any, offset_from: int, offset_to: int) -> None:
         # Inferred from read offsets that go stale; proven gaps arrive through getall instead.
@@ -235,13 +242,32 @@ def _patch_consumer() -> None:
         original_resume(self, tps - streams)
 
     async def perform_seek(self: Consumer) -> None:
+        assigned = self.assignment()
+        # Nothing is delivered while the seek is on its way (continuity.py).
+        continuity.STATE.unbase(_key(tp) for tp in assigned)
+        sought = False
         try:
             await original_perform_seek(self)
+            sought = True
             STATE.based.update(_key(tp) for tp in self.assignment())
         finally:
-            # Even when the seek failed: a partition left paused would never be served.
+            # Even when the seek failed: a partition left paused would never be served, and
+            # one without a base never delivered. A failed seek falls back on the committed
+            # offset known (records fetched past it are a hole, read again from it).
+            known = self._read_offset if sought else self._committed_offset
+            for tp in self.assignment() & assigned:
+                continuity.STATE.base(_key(tp), known.get(tp))
             deferred, STATE.deferred_resume = STATE.deferred_resume, set()
             original_resume(self, deferred & set(self.assignment()))
+
+    async def seek(self: Consumer, partition: Any, offset: int) -> None:
+        continuity.STATE.base(_key(partition), offset)
+        await original_seek(self, partition, offset)
+
+    async def seek_wait(self: ThreadDelegateConsumer, partitions: Any) -> None:
+        for tp, offset in partitions.items():
+            continuity.STATE.base(_key(tp), offset)
+        await original_seek_wait(self, partitions)
 
     async def on_partitions_revoked(self: Consumer, revoked: set[Any]) -> None:
         for tp in revoked:
@@ -249,6 +275,7 @@ def _patch_consumer() -> None:
             STATE.based.discard(key)
             STATE.proven.forget(key)
             STATE.hole_since.pop(key, None)
+            continuity.STATE.forget(key)
         await original_revoked(self, revoked)
 
     async def on_partitions_assigned(
@@ -266,6 +293,8 @@ def _patch_consumer() -> None:
     Consumer.on_partitions_revoked = on_partitions_revoked  # type: ignore[method-assign]
     Consumer.on_partitions_assigned = on_partitions_assigned  # type: ignore[method-assign]
     Consumer.resume_partitions = resume_partitions  # type: ignore[method-assign]
+    Consumer.seek = seek  # type: ignore[method-assign]
+    ThreadDelegateConsumer.seek_wait = seek_wait  # type: ignore[method-assign]
 
 
 def _watch_hole(consumer: Consumer, tp: Any, key: Key, committed: int, first_acked: int) -> None:
@@ -276,12 +305,13 @@ def _watch_hole(consumer: Consumer, tp: Any, key: Key, committed: int, first_ack
     STATE.last_redelivery[key] = now
     STATE.redeliveries += 1
     log.warning(
-        "%s[%d]: offsets %d..%d were skipped by the consumer (later ones are acked); "
+        "%s[%d]: offsets %d..%d %s (later ones are acked); "
         "delivering the partition again from the committed offset %d",
         tp.topic,
         tp.partition,
         committed,
         first_acked - 1,
+        SKIPPED_MARK,
         committed,
     )
     task = asyncio.ensure_future(consumer.seek_wait({tp: committed}))

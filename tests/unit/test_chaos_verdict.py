@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ops.chaos import report
 from ops.chaos.expect import DecisionDiff, StateDiff
 from ops.chaos.stack import changelog_specs
 from ops.chaos.verify import EXAMPLES, Verdict
@@ -73,3 +76,17 @@ def test_the_json_has_the_size_of_every_list() -> None:
     sizes = v.as_dict()["sizes"]
     assert sizes["updates_missing"] == 2 and sizes["state.lost"] == 1
     assert sizes["decisions.missing"] == 0
+
+
+def test_the_workers_self_repairs_are_counted_in_their_logs(tmp_path: Path) -> None:
+    (tmp_path / "worker-processing-1.log").write_text(
+        "[x] t.events[5]: a fetch starts at offset 621, the next record to deliver is 503; "
+        "offsets 503..620 were fetched and not delivered: reading them again first\n"
+        "[x] hub BOS1 added\n"
+    )
+    (tmp_path / "worker-decision-2.log").write_text(
+        "[x] t.updates[1]: offsets 3..9 were skipped by the consumer (later ones are acked); "
+        "delivering the partition again from the committed offset 3\n" * 2
+    )
+    (tmp_path / "notes.txt").write_text("were skipped by the consumer\n")
+    assert report.log_signals(tmp_path) == {"reads_again": 1, "commit_redeliveries": 2}

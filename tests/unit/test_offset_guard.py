@@ -14,7 +14,7 @@ from faust.types import TP
 from intervaltree import IntervalTree
 
 from streams.metrics import Metrics
-from streams.patches import offset_guard
+from streams.patches import continuity, offset_guard
 from streams.patches.offset_guard import ProvenGaps, head_hole, uncovered
 
 TOPIC = "shipments.events"
@@ -190,6 +190,16 @@ def test_getall_in_pieces_keeps_the_gap_between_them(guard: offset_guard._State)
     assert [r.offset for r in result.getall(max_records=2)] == [100, 101]
     assert [r.offset for r in result.getall()] == [103]
     assert guard.proven.take(KEY, None) == [(102, 103)]
+
+
+def test_getall_tells_the_continuity_check_what_each_fetch_covered(
+    guard: offset_guard._State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(continuity, "STATE", continuity.Continuity())
+    result = fetch_result(100, [100, 101, ("marker", 103), 103])
+    first = result.getall(max_records=2)
+    rest = result.getall()
+    assert (first.start, first.end, rest.start, rest.end) == (100, 102, 102, 104)
 
 
 def test_the_counts_are_exported_at_scrape_time(guard: offset_guard._State) -> None:
