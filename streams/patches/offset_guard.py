@@ -246,17 +246,20 @@ def _patch_consumer() -> None:
         # Nothing is delivered while the seek is on its way (continuity.py).
         continuity.STATE.unbase(_key(tp) for tp in assigned)
         sought = False
+        starts: dict[Any, int] = {}
         try:
             await original_perform_seek(self)
             sought = True
             STATE.based.update(_key(tp) for tp in self.assignment())
+            starts = await _starts(self, [tp for tp in assigned if self._read_offset[tp] is None])
         finally:
             # Even when the seek failed: a partition left paused would never be served, and
             # one without a base never delivered. A failed seek falls back on the committed
             # offset known (records fetched past it are a hole, read again from it).
             known = self._read_offset if sought else self._committed_offset
             for tp in self.assignment() & assigned:
-                continuity.STATE.base(_key(tp), known.get(tp))
+                offset = known.get(tp)
+                continuity.STATE.base(_key(tp), starts.get(tp, 0) if offset is None else offset)
             deferred, STATE.deferred_resume = STATE.deferred_resume, set()
             original_resume(self, deferred & set(self.assignment()))
 
@@ -295,6 +298,31 @@ def _patch_consumer() -> None:
     Consumer.resume_partitions = resume_partitions  # type: ignore[method-assign]
     Consumer.seek = seek  # type: ignore[method-assign]
     ThreadDelegateConsumer.seek_wait = seek_wait  # type: ignore[method-assign]
+
+
+async def _starts(consumer: Consumer, tps: list[Any]) -> dict[Any, int]:
+    """Where partitions without a committed offset start, as the reset policy says.
+
+    aiokafka does not move such a partition at a seek to the committed offsets: records it
+    fetched before (and faust dropped) would otherwise go unnoticed (continuity.py). Changelogs
+    are left out (faust positions them itself); unknown (broker away): offset 0, so a fetch
+    past it is read again from the start of the log.
+    """
+    changelogs = consumer.app.tables.changelog_topics
+    streams = [tp for tp in tps if tp.topic not in changelogs]
+    if not streams:
+        return {}
+    try:
+        if consumer.app.conf.consumer_auto_offset_reset == "latest":
+            offsets = await consumer.highwaters(*streams)
+        else:
+            offsets = await consumer.earliest_offsets(*streams)
+    except Exception as exc:  # noqa: BLE001  # any failure: the start of the log
+        log.warning(
+            "could not read where %d partitions start (%r); from offset 0", len(streams), exc
+        )
+        return {}
+    return {tp: offset for tp, offset in offsets.items() if offset is not None}
 
 
 def _watch_hole(consumer: Consumer, tp: Any, key: Key, committed: int, first_acked: int) -> None:

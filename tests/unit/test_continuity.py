@@ -98,14 +98,6 @@ def test_a_fetch_of_markers_only_is_merged_into_the_next_one() -> None:
     assert offsets(records) == [103, 104] and again is None
 
 
-def test_a_partition_without_a_committed_offset_starts_where_the_fetcher_starts() -> None:
-    c = Continuity()
-    c.base(KEY, None)
-    records, again = c.admit(KEY, fetch(37, 40))
-    assert offsets(records) == [37, 38, 39] and again is None
-    assert c.admit(KEY, fetch(45, 50)) == ((), 40)
-
-
 def test_a_hole_the_log_no_longer_has_is_given_up_after_the_reads() -> None:
     c = Continuity()
     c.base(KEY, 10)
@@ -165,9 +157,13 @@ def test_a_seek_forgets_what_a_batch_source_buffered_of_that_partition(state: Co
 class SeekingConsumer(SimpleNamespace):
     """faust's consumer as perform_seek and seek_wait see it; the seeks are recorded."""
 
-    def __init__(self, committed: dict[TP, int | None]) -> None:
+    def __init__(self, committed: dict[TP, int | None], earliest: dict[TP, int]) -> None:
         super().__init__(
-            app=SimpleNamespace(tables=SimpleNamespace(changelog_topics=set())),
+            app=SimpleNamespace(
+                tables=SimpleNamespace(changelog_topics=set()),
+                conf=SimpleNamespace(consumer_auto_offset_reset="earliest"),
+            ),
+            earliest=earliest,
             active=set(),
             _paused_partitions=set(),
             _read_offset=defaultdict(lambda: None),
@@ -185,17 +181,24 @@ class SeekingConsumer(SimpleNamespace):
     async def seek_to_committed(self) -> dict[TP, int | None]:
         return dict(self.committed)
 
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.earliest[tp] for tp in tps}
+
 
 def test_faust_s_seek_to_the_committed_offsets_bases_every_assigned_partition(
     state: Continuity,
 ) -> None:
     offset_guard.install()
     p5, p6 = TP(TOPIC, 5), TP(TOPIC, 6)
-    c = SeekingConsumer({p5: 503, p6: None})
+    c = SeekingConsumer({p5: 503, p6: None}, earliest={p5: 0, p6: 40})
     state.base(KEY, 900)  # from before: superseded
     asyncio.run(Consumer.perform_seek(c))  # type: ignore[arg-type]
     assert state.expected(KEY) == 503
-    assert state.admit((TOPIC, 6), fetch(0, 3)) == (fetch(0, 3), None)  # none committed: any
+    # No committed offset: the log's first offset, not whatever the fetcher returns first.
+    # aiokafka does not move such a partition at the seek, so records it fetched before (and
+    # that were dropped) would be skipped (chaos1796105364: the first events of 11 shipments).
+    assert state.expected((TOPIC, 6)) == 40
+    assert state.admit((TOPIC, 6), fetch(45, 50)) == ((), 40)
 
 
 def test_a_failed_batch_is_read_again_before_what_was_buffered_behind_it(
