@@ -8,6 +8,8 @@ is the producer's by construction.
 
 from __future__ import annotations
 
+import functools
+
 from aiokafka.partitioner import murmur2 as _murmur2
 
 
@@ -16,7 +18,13 @@ def murmur2(data: bytes) -> int:
     return int(_murmur2(data))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def partition_for(key: str | bytes, partitions: int) -> int:
-    """The partition of a key among ``partitions``."""
+    """The partition of a key among ``partitions``.
+
+    Remembered for the last 65,536 keys: aiokafka's murmur2 is pure Python (~5 µs for a
+    shipment id), and a shipment's events, updates and decisions ask for the same key again
+    and again (2-3% of a processing worker's samples before).
+    """
     data = key.encode() if isinstance(key, str) else key
     return (murmur2(data) & 0x7FFFFFFF) % partitions

@@ -7,7 +7,6 @@ SPEC's rules written apart from the agents' code (``ops/chaos/oracle.py``).
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import defaultdict
 from collections.abc import Iterator, MutableMapping
@@ -40,7 +39,7 @@ class Emitted:
     def __init__(self) -> None:
         self.decisions: list[Decision] = []
 
-    async def __call__(self, d: Decision, update: EventUpdate | None, partition: int) -> None:
+    def __call__(self, d: Decision, update: EventUpdate | None, partition: int) -> None:
         self.decisions.append(d)
 
 
@@ -124,11 +123,8 @@ def check_against_oracle(seed: int) -> None:
         oracle.add(e.to_json())
     d, emitted = decider()
 
-    async def run() -> None:
-        for u in deliveries(rng, events):
-            await d.on_update(u, 0)
-
-    asyncio.run(run())
+    for u in deliveries(rng, events):
+        d.on_update(u, 0)
     assert d.waiting_updates() == 0
     own = [x for x in emitted.decisions if x.rule != "R5"]
     got = sorted((x.shipment_id, x.rule, x.based_on_event_id, x.eta or 0) for x in own)
@@ -168,10 +164,8 @@ def test_updates_ahead_of_the_detour_wait_and_are_released_in_order() -> None:
     d, emitted = decider()
     created, arrived, departed, delivered = lifecycle()
 
-    async def run() -> list[Outcome]:
-        return [await d.on_update(u, 0) for u in (created, departed, delivered, arrived)]
-
-    assert asyncio.run(run()) == [Outcome.EVALUATED, Outcome.WAITING, Outcome.WAITING,
+    outcomes = [d.on_update(u, 0) for u in (created, departed, delivered, arrived)]
+    assert outcomes == [Outcome.EVALUATED, Outcome.WAITING, Outcome.WAITING,
                                   Outcome.EVALUATED]  # fmt: skip
     # In order: AMS arrival ETA T0+31h (R4, R5), RTM departure ETA T0+5h (no notice), close.
     assert [(x.rule, x.eta) for x in emitted.decisions] == [
@@ -183,15 +177,15 @@ def test_waiting_is_counted_and_aged_and_survives_a_rebalance() -> None:
     table: dict[str, Any] = {}
     d, _ = decider(table)
     created, _arrived, departed, _ = lifecycle()
-    asyncio.run(d.on_update(created, 0))
-    asyncio.run(d.on_update(departed, 0))
+    d.on_update(created, 0)
+    d.on_update(departed, 0)
     assert d.waiting_updates() == 1
     # Another worker takes the partition: the waiting update is in the table, not in memory.
     other, emitted = decider(dict(table))
     other.rebuild(other.table.items())
     assert other.waiting_updates() == 1
     for u in lifecycle()[1:]:
-        asyncio.run(other.on_update(u, 0))
+        other.on_update(u, 0)
     assert [x.rule for x in emitted.decisions] == ["R4", "R5", "R6"]
 
 
@@ -199,21 +193,21 @@ def test_replay_after_the_ack_but_before_the_table_write_takes_the_same_decision
     table: dict[str, Any] = {}
     d, first = decider(table)
     created, arrived, *_ = lifecycle()
-    asyncio.run(d.on_update(created, 0))
+    d.on_update(created, 0)
     before = dict(table)  # the changelog as the crash left it
-    asyncio.run(d.on_update(arrived, 0))
+    d.on_update(arrived, 0)
     # Crash: decisions acked, the table write lost. The next owner replays the update.
     again, second = decider(before)
-    asyncio.run(again.on_update(arrived, 0))
+    again.on_update(arrived, 0)
     assert [x.decision_id for x in second.decisions] == [x.decision_id for x in first.decisions]
 
 
 def test_a_replay_of_an_evaluated_update_decides_nothing() -> None:
     d, emitted = decider()
     for u in lifecycle():
-        asyncio.run(d.on_update(u, 0))
+        d.on_update(u, 0)
     n = len(emitted.decisions)
-    assert asyncio.run(d.on_update(lifecycle()[1], 0)) is Outcome.REPLAYED
+    assert d.on_update(lifecycle()[1], 0) is Outcome.REPLAYED
     assert len(emitted.decisions) == n
 
 
@@ -224,7 +218,7 @@ def test_past_the_bound_the_missing_update_is_given_up_and_counted() -> None:
     extra = upd(ev("s", 4, EventType.EXCEPTION, T0 + 4 * H,
                    exception_code=ExceptionCode.DAMAGED), 5)  # fmt: skip
     for u in (created, departed, delivered, extra):
-        asyncio.run(d.on_update(u, 0))
+        d.on_update(u, 0)
     assert gaps == [1] and d.waiting_updates() == 0
     # Without the arrival: RTM departure ETA T0+5h >= promise+4h (R4), close; the exception
     # comes after the close.
@@ -235,13 +229,13 @@ def test_r7_index_is_rebuilt_from_the_table_after_a_rebalance() -> None:
     table: dict[str, Any] = {}
     d, _ = decider(table)
     created = ev("s", 0, EventType.CREATED, T0, destination="NL", promised_at=T0 + 99 * H)
-    asyncio.run(d.on_update(upd(created, 1), 0))
+    d.on_update(upd(created, 1), 0)
     other, emitted = decider(dict(table))
     other.stream_time["0"] = T0 + R7_SILENCE_MS
     assert other.due(0)
-    assert asyncio.run(other.on_tick(0)) == 1
+    assert other.on_tick(0) == 1
     assert [(x.rule, x.reason) for x in emitted.decisions] == [("R7", "stalled")]
-    assert asyncio.run(other.on_tick(0)) == 0  # once per silence
+    assert other.on_tick(0) == 0  # once per silence
 
 
 def test_writes_through_a_write_back_reach_the_table_only_when_taken() -> None:
@@ -250,8 +244,8 @@ def test_writes_through_a_write_back_reach_the_table_only_when_taken() -> None:
     d, emitted = decider(writes)
     created, arrived, *_ = lifecycle()
     writes.at(0)
-    asyncio.run(d.on_update(created, 0))
-    asyncio.run(d.on_update(arrived, 0))  # reads its own pending value, not the empty table
+    d.on_update(created, 0)
+    d.on_update(arrived, 0)  # reads its own pending value, not the empty table
     assert table == {} and [x.rule for x in emitted.decisions] == ["R4", "R5"]
     taken = writes.take()
     assert list(taken) == [0] and [k for k, _ in taken[0]] == ["s"] and writes.take() == {}

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from streams.agents.processing.processor import (
     APPLIED_OFFSET,
     Processor,
+    Stored,
     decode_state,
     decode_stored,
     encode_stored,
 )
-from streams.model import EventType, Hub, ShipmentEvent
+from streams.agents.processing.reducer import ShipmentState
+from streams.model import EventType, ExceptionCode, Hub, ServiceLevel, ShipmentEvent
 
 T0 = 1_767_225_600_000
 H = 3_600_000
@@ -82,3 +86,24 @@ def test_a_replay_with_the_changelog_write_lost_applies_again_with_the_same_seq(
     other = Processor(before, HUBS)
     second = other.handle(EVENTS[1], 1, None)
     assert second.outcome == "applied" and second.update == first.update
+
+
+def test_the_table_value_is_the_state_s_json_with_the_offset_that_made_it() -> None:
+    # The value the changelogs already hold (and GET /shipments shows): written by msgspec
+    # now, it must stay byte for byte what the dict of to_json() gave.
+    table: dict[str, Any] = {}
+    p = Processor(table, HUBS)
+    events = [
+        ev(0, EventType.CREATED, T0, destination="NL", carrier="dhl", promised_at=T0 + 9 * H,
+           service_level=ServiceLevel.EXPRESS),
+        *EVENTS[1:],
+        ev(3, EventType.EXCEPTION, T0 + 3 * H, exception_code=ExceptionCode.ADDRESS_ISSUE),
+    ]  # fmt: skip
+    for e in events:
+        p.handle(e, 7, None)
+    stored = table["s"]
+    assert stored.state.service_level and stored.state.last_exception_code and stored.state.eta
+    expected = orjson.dumps({**stored.state.to_json(), "applied_offset": 7})
+    assert encode_stored(stored) == expected
+    empty = Stored(ShipmentState(shipment_id="x"), -1)
+    assert encode_stored(empty) == orjson.dumps({**empty.state.to_json(), "applied_offset": -1})

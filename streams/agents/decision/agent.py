@@ -71,7 +71,7 @@ def register(p: Pipeline) -> None:
     # Decisions leave through the worker's librdkafka producer; decide_batch waits for them.
     outgoing = p.deliveries()
 
-    async def emit(d: Decision, update: messages.EventUpdate | None, partition: int) -> None:
+    def emit(d: Decision, update: messages.EventUpdate | None, partition: int) -> None:
         if sent.already_sent(partition, d.decision_id):
             # A previous owner sent it and died before its memory said so (see sent.py).
             metrics.decisions_already_sent.inc()
@@ -129,9 +129,9 @@ def register(p: Pipeline) -> None:
             await sent.prepare(record.partition, record.timestamp)
             for payload in messages.decode_batch(record.value or b""):
                 if isinstance(payload, messages.Tick):
-                    await decider.on_tick(record.partition)
+                    decider.on_tick(record.partition)
                     continue
-                outcome = await decider.on_update(payload, record.partition)
+                outcome = decider.on_update(payload, record.partition)
                 outcomes.add(STAGE, outcome.value)
         except Exception as exc:  # a bug must not stop the worker: keep the record
             log.exception("decision failed for %s[%d]", record.topic, record.partition)

@@ -15,7 +15,7 @@ acknowledged every decision of the batch. Crash consistency rests on two orders:
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from enum import StrEnum
 from typing import Any
 
@@ -30,8 +30,10 @@ from streams.model import Decision, Hub
 
 log = logging.getLogger(__name__)
 
-#: ``emit(decision, update or None for R7, partition)``; returns once the broker acked it.
-Emit = Callable[[Decision, EventUpdate | None, int], Awaitable[None]]
+#: ``emit(decision, update or None for R7, partition)``: hands the decision to the batch's
+#: sends (the agent waits for their acks before the table records them). Plain calls, no
+#: coroutines: a coroutine per update and decision was a measurable share of the role's CPU.
+Emit = Callable[[Decision, EventUpdate | None, int], None]
 
 
 class Outcome(StrEnum):
@@ -92,7 +94,7 @@ class Decider:
             return Track(shipment_id=shipment_id)
         return Track.from_value(shipment_id, value)
 
-    async def on_update(self, update: EventUpdate, partition: int) -> Outcome:
+    def on_update(self, update: EventUpdate, partition: int) -> Outcome:
         """Evaluate the update if it is next for its shipment, else keep it waiting."""
         track = self.load(update.shipment_id)
         expected = track.next_seq
@@ -106,8 +108,8 @@ class Decider:
                 return Outcome.WAITING
             track = self._skip_gap(track)
         else:
-            track = await self._evaluate(track, update, partition)
-        track = await self._release(track, partition)
+            track = self._evaluate(track, update, partition)
+        track = self._release(track, partition)
         self._store(track, partition)
         return outcome
 
@@ -133,17 +135,17 @@ class Decider:
         )
         return replace(track, next_seq=first)
 
-    async def _release(self, track: Track, partition: int) -> Track:
+    def _release(self, track: Track, partition: int) -> Track:
         """Evaluate the waiting updates that are now next, in order."""
         while track.waiting and track.waiting[0].seq == track.next_seq:
             head, rest = track.waiting[0], track.waiting[1:]
             track = replace(track, waiting=rest)
-            track = await self._evaluate(track, head, partition)
+            track = self._evaluate(track, head, partition)
         if not track.waiting:
             track = replace(track, waiting_since=None)
         return track
 
-    async def _evaluate(self, track: Track, update: EventUpdate, partition: int) -> Track:
+    def _evaluate(self, track: Track, update: EventUpdate, partition: int) -> Track:
         state, older = fold(track.state, update.event, self.hubs)
         arrival = update.arrival
         rule_input = rules.Update(
@@ -156,7 +158,7 @@ class Decider:
         )
         taken, memory = rules.evaluate(rule_input, track.memory, self.clock())
         for decision in taken:
-            await self.emit(decision, update, partition)
+            self.emit(decision, update, partition)
         key = str(partition)
         if update.event.occurred_at > (self.stream_time.get(key) or 0):
             self.stream_time[key] = update.event.occurred_at
@@ -195,7 +197,7 @@ class Decider:
         current = self.stream_time.get(str(partition))
         return current is not None and self.checked.get(partition) != current
 
-    async def on_tick(self, partition: int) -> int:
+    def on_tick(self, partition: int) -> int:
         """R7 over the partition's shipments; returns how many were escalated."""
         now = self.stream_time.get(str(partition))
         if now is None:
@@ -214,7 +216,7 @@ class Decider:
                 continue
             decision = rules.stalled(track.memory, now, self.clock())
             if decision is not None:
-                await self.emit(decision, None, partition)
+                self.emit(decision, None, partition)
                 track = replace(track, memory=track.memory.remember(decision))
                 self.table[sid] = track
                 escalated += 1

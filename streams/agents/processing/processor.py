@@ -40,9 +40,20 @@ class Stored(msgspec.Struct, frozen=True):
     applied_offset: int
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def encode_stored(stored: Stored) -> bytes:
-    """The table value as bytes: the state as JSON plus the offset that made it."""
-    return orjson.dumps({**stored.state.to_json(), APPLIED_OFFSET: stored.applied_offset})
+    """The table value as bytes: the state as JSON plus the offset that made it.
+
+    The bytes of ``orjson.dumps({**state.to_json(), "applied_offset": n})`` (the state's
+    fields in the same order, enums as values), made by msgspec from the struct in one call and
+    the offset added at the end: building the dict first was ~5% of a processing worker.
+    """
+    return b"%s,%s:%d}" % (_encode(stored.state)[:-1], _OFFSET_KEY, stored.applied_offset)
+
+
+_OFFSET_KEY = orjson.dumps(APPLIED_OFFSET)
 
 
 def decode_stored(raw: bytes | str) -> Stored:
