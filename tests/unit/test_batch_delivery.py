@@ -52,6 +52,9 @@ class FakeFlowControl:
         for q in self.queues:
             q.clear()
 
+    def is_active(self) -> bool:
+        return True
+
 
 def fake_app() -> Any:
     return SimpleNamespace(

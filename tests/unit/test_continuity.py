@@ -18,6 +18,7 @@ from faust.types import TP
 from streams.patches import batch_delivery, continuity, offset_guard
 from streams.patches.batch_delivery import BatchSource
 from streams.patches.continuity import Continuity, Covered
+from tests.unit.test_batch_delivery import FakeFlowControl
 
 TOPIC = "shipments.events"
 KEY = (TOPIC, 5)
@@ -127,17 +128,6 @@ def test_a_revoked_partition_delivers_nothing_until_sought_again() -> None:
 # -- the hooks into faust and BatchSource ------------------------------------------------
 
 
-class FakeFlowControl:
-    def __init__(self) -> None:
-        self.queues: list[Any] = []
-
-    def manage_queue(self, queue: Any) -> None:
-        self.queues.append(queue)
-
-    def is_active(self) -> bool:
-        return True
-
-
 @pytest.fixture
 def state(monkeypatch: pytest.MonkeyPatch) -> Continuity:
     fresh = Continuity()
@@ -235,22 +225,28 @@ def test_a_failed_batch_is_read_again_before_what_was_buffered_behind_it(
     assert state.expected(KEY) == 10
 
 
-def test_the_gate_reads_a_hole_again_and_delivers_the_rest_of_the_fetch(
-    state: Continuity,
-) -> None:
-    app = SimpleNamespace(flow_control=FakeFlowControl(), consumer_generation_id=3)
+def take_fetch(records: dict[TP, Any], active: set[TP] | None, generation: int) -> Any:
+    """The fetcher loop's gate over one fetch; the consumer is in generation 4 by now."""
+    app = SimpleNamespace(flow_control=FakeFlowControl(), consumer_generation_id=4)
     source = BatchSource(app, TOPIC, max_records=100, within_s=0.0)  # type: ignore[arg-type]
     consumer = SimpleNamespace(
         app=app, flow_active=True, _read_offset={}, _buffered_partitions=set()
     )
+    recovery = SimpleNamespace(active_tps=set(), standby_tps=set(), tp_to_table={})
+    taken = asyncio.run(
+        batch_delivery._take_fetch(consumer, records, active, generation, {TOPIC: source}, recovery)
+    )
+    return taken, source
+
+
+def test_the_gate_reads_a_hole_again_and_delivers_the_rest_of_the_fetch(
+    state: Continuity,
+) -> None:
     p5, p6 = TP(TOPIC, 5), TP(TOPIC, 6)
     state.base(p5, 503)
     state.base(p6, 40)
     records = {p5: fetch(621, 700), p6: fetch(40, 42, [40, 41])}
-    recovery = SimpleNamespace(active_tps=set(), standby_tps=set(), tp_to_table={})
-    taken = asyncio.run(
-        batch_delivery._take_fetch(consumer, records, {p5, p6}, 3, {TOPIC: source}, recovery)
-    )
+    taken, source = take_fetch(records, {p5, p6}, 4)
     assert taken.read_again == {p5: 503}
     assert [(tp, offsets(b)) for tp, b in taken.batches[source]] == [(p6, [40, 41])]
 
@@ -258,16 +254,6 @@ def test_the_gate_reads_a_hole_again_and_delivers_the_rest_of_the_fetch(
 def test_the_gate_delivers_nothing_of_a_fetch_that_crossed_a_rebalance(
     state: Continuity,
 ) -> None:
-    app = SimpleNamespace(flow_control=FakeFlowControl(), consumer_generation_id=4)
-    source = BatchSource(app, TOPIC, max_records=100, within_s=0.0)  # type: ignore[arg-type]
-    consumer = SimpleNamespace(
-        app=app, flow_active=True, _read_offset={}, _buffered_partitions=set()
-    )
     state.base(KEY, 0)
-    recovery = SimpleNamespace(active_tps=set(), standby_tps=set(), tp_to_table={})
-    taken = asyncio.run(
-        batch_delivery._take_fetch(
-            consumer, {TP(*KEY): fetch(0, 5)}, None, 3, {TOPIC: source}, recovery
-        )
-    )
+    taken, _ = take_fetch({TP(*KEY): fetch(0, 5)}, None, 3)  # fetched in generation 3
     assert taken.batches == {} and taken.read_again == {} and state.expected(KEY) == 0
