@@ -31,8 +31,8 @@ from streams.model import Decision, Hub
 log = logging.getLogger(__name__)
 
 #: ``emit(decision, update or None for R7, partition)``: hands the decision to the batch's
-#: sends (the agent waits for their acks before the table records them). Plain calls, no
-#: coroutines: a coroutine per update and decision was a measurable share of the role's CPU.
+#: sends (the agent waits for their acks before the table records them). A plain call: nothing
+#: in it waits, so the update path needs no coroutine per update and decision.
 Emit = Callable[[Decision, EventUpdate | None, int], None]
 
 

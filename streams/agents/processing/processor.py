@@ -48,7 +48,8 @@ def encode_stored(stored: Stored) -> bytes:
 
     The bytes of ``orjson.dumps({**state.to_json(), "applied_offset": n})`` (the state's
     fields in the same order, enums as values), made by msgspec from the struct in one call and
-    the offset added at the end: building the dict first was ~5% of a processing worker.
+    the offset added at the end: 0.9 instead of 2.9 µs a value (building the dict first showed
+    as ~5% of a processing worker's profile samples).
     """
     return b"%s,%s:%d}" % (_encode(stored.state)[:-1], _OFFSET_KEY, stored.applied_offset)
 
