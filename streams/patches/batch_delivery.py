@@ -29,9 +29,10 @@ around a record is kept, in the same places:
 - a batch whose handler raised is not acked, and its partitions are read again from its
   first records before anything buffered behind it.
 
-Changelog records of a table recovery go to ``changelog_batch`` through the same gate; the
-communication role's stream goes through faust's per-record path unchanged. Proven on the
-versions ``offset_guard.PROVEN_ON`` names.
+Changelog records of a table recovery go to ``changelog_batch`` through the same gate. Every
+agent's topic is a batch topic now (processing, decision, communication); anything else
+subscribed would take faust's per-record path unchanged. Proven on the versions
+``offset_guard.PROVEN_ON`` names.
 """
 
 from __future__ import annotations
@@ -374,8 +375,8 @@ async def _take_fetch(
     As faust's loop: only while flow is on in the same consumer generation (else none of the
     fetch: it is read again after faust's seek), only partitions the consumer considers active
     (or paused for a full buffer). Then a batch topic's records go through the continuity
-    check (``continuity.py``), a changelog's from the read offset on. Everything else
-    (the communication role's stream) takes faust's per-record path.
+    check (``continuity.py``), a changelog's from the read offset on. Anything else takes
+    faust's per-record path.
     """
     taken = Taken()
     flow_control = consumer.app.flow_control

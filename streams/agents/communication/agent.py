@@ -1,18 +1,20 @@
 """Communication role: delivers each decision to its endpoint and records the outcome.
 
-Each decision is delivered in its own task, behind its endpoint's concurrency limit and
-circuit breaker, so a slow or failing endpoint delays only its own actions; at most
-``MAX_IN_FLIGHT`` deliveries run at once (backpressure on the stream beyond that). Events
-are acked in offset order (``inflight.InOrderAcker``), so the committed offset never passes a
-delivery still in flight: a crash re-delivers what was in flight, which is harmless because
-the ``Idempotency-Key`` makes the endpoint answer 409 (DUPLICATE) the second time. An
-event is acked only once its outcome's ``shipments.actions`` record is acknowledged by the
-broker (``streams.kafka.shared_sends``).
+Decisions are read in batches past faust's per-record path (``streams.patches.batch_delivery``,
+so a partition also reaches this role as one unbroken run, ``continuity.py``); each decision
+is delivered in its own task, behind its endpoint's concurrency limit and circuit breaker, so a
+slow or failing endpoint delays only its own actions; at most ``MAX_IN_FLIGHT`` deliveries run
+at once (backpressure on the stream beyond that). A batch is acked once every delivery of it
+has ended, and batches in the order they were taken (``inflight.InOrderAcker``), so the
+committed offset never passes a delivery still in flight: a crash re-delivers what was in
+flight, which is harmless because the ``Idempotency-Key`` makes the endpoint answer 409
+(DUPLICATE) the second time. A delivery ends only once its outcome's ``shipments.actions``
+record is acknowledged by the broker (``streams.kafka.shared_sends``).
 
 A delivery retries for at most ``SHIPSTREAM_DELIVERY_RETRY_BUDGET_S`` (plus one request's
 timeout), so an endpoint's outage holds its partitions' commits back for that long at most,
 never forever, and every decision still ends DELIVERED, DUPLICATE or FAILED_* in
-``shipments.actions``. While deliveries wait, their events stay unacked: a crash re-delivers
+``shipments.actions``. While deliveries wait, their batches stay unacked: a crash re-delivers
 them, and a rebalance waits for them (faust's ``stream_wait_empty``) — up to the budget.
 """
 
@@ -25,7 +27,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
-from faust.types import EventT, StreamT
 
 from streams import signing
 from streams import topics as cat
@@ -40,13 +41,17 @@ from streams.codecs.avro import decode_off_loop
 from streams.errors import DecodeError, Reason
 from streams.kafka.shared_sends import SharedSends
 from streams.model import ActionResult, ActionStatus, Decision
-from streams.patches.inflight import Entry, InOrderAcker
+from streams.patches.batch_delivery import BatchSource, Record
+from streams.patches.inflight import BatchInFlight, InOrderAcker
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
 STAGE = "communication"
 MAX_IN_FLIGHT = 512
+#: Decisions taken from the stream at a time (the fetcher hands them over a fetch at a time).
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.005
 HTTP_TIMEOUT_S = 10.0
 REGISTRY_RETRY_S = 2.0
 #: The most of an endpoint's answer that is read: only its status and headers matter.
@@ -119,9 +124,9 @@ def register(p: Pipeline) -> None:
     transport = AiohttpTransport(s.delivery_timeout_s, s.delivery_ca_file)
     deliverer = Deliverer(endpoints, transport, policy)
 
-    async def decode(event: EventT) -> Decision:
+    async def decode(record: Record) -> Decision:
         """The registry being down is not the record's fault: waits for it, never DLQs."""
-        value = event.message.value
+        value = record.value
         return await decode_off_loop(
             serde, lambda: serde.decode_as(value, Decision), REGISTRY_RETRY_S
         )
@@ -136,11 +141,11 @@ def register(p: Pipeline) -> None:
                 circuits[endpoint.url] = is_open
                 metrics.circuit_open.labels(endpoint.url).set(is_open)
 
-    async def deliver(event: EventT) -> None:
+    async def deliver(record: Record) -> None:
         try:
-            decision = await decode(event)
+            decision = await decode(record)
         except DecodeError as exc:
-            await p.dead_letter_event(event, exc, STAGE, exc.reason)
+            await p.dead_letter_record(record, exc, STAGE, exc.reason)
             return
         result: ActionResult = await deliverer.deliver(decision)
         metrics.deliveries.labels(result.endpoint, result.status.value).inc()
@@ -154,30 +159,33 @@ def register(p: Pipeline) -> None:
                 else Reason.DELIVERY_FAILED_EXHAUSTED
             )
             failure = RuntimeError(f"{result.endpoint}: {result.error}")
-            await p.dead_letter_event(event, failure, STAGE, reason)
+            await p.dead_letter_record(record, failure, STAGE, reason)
         note_circuits()
 
     acker = InOrderAcker()
     slots = asyncio.Semaphore(MAX_IN_FLIGHT)
     tasks: set[asyncio.Task[None]] = set()
 
-    async def deliver_and_ack(event: EventT, entry: Entry) -> None:
+    async def deliver_record(record: Record, batch: BatchInFlight) -> None:
         try:
-            await deliver(event)
+            await deliver(record)
         except Exception as exc:  # a bug must not lose the record: dead-letter it
-            log.exception("delivery of %s failed", event.message.tp)
-            await p.dead_letter_event(event, exc, STAGE, Reason.INTERNAL_ERROR)
+            log.exception(
+                "delivery of %s[%s]@%s failed", record.topic, record.partition, record.offset
+            )
+            await p.dead_letter_record(record, exc, STAGE, Reason.INTERNAL_ERROR)
         finally:
-            acker.done(entry)
+            batch.record_done()
             slots.release()
 
-    async def run(stream: StreamT) -> None:
-        # noack exists on faust's Stream but not on its StreamT interface
-        async for event in stream.noack().events():  # type: ignore[attr-defined]
-            await slots.acquire()
-            entry = acker.track(event, event.message.tp)
-            task = asyncio.create_task(deliver_and_ack(event, entry))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+    async def run(source: BatchSource) -> None:
+        while True:
+            batch = await source.take()
+            taken = BatchInFlight(source, batch, len(batch.records), acker)
+            for record in batch.records:
+                await slots.acquire()
+                task = asyncio.create_task(deliver_record(record, taken))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
 
-    p.app.agent(p.raw_topic(cat.DECISIONS), name=f"{STAGE}.deliveries")(run)
+    p.batch_agent(cat.DECISIONS, f"{STAGE}.deliveries", run, BATCH_MAX, BATCH_WITHIN_S)
