@@ -22,21 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
-from collections.abc import Mapping
-from pathlib import Path
-
-import aiohttp
 
 from streams import signing
 from streams import topics as cat
-from streams.agents.communication.delivery import (
-    Deliverer,
-    Endpoint,
-    Reply,
-    RetryPolicy,
-    retry_after_s,
-)
+from streams.agents.communication.delivery import Deliverer, Endpoint, RetryPolicy
+from streams.agents.communication.http import HttpTransport
 from streams.codecs.avro import decode_off_loop
 from streams.errors import DecodeError, Reason
 from streams.kafka.shared_sends import SharedSends
@@ -52,47 +42,9 @@ MAX_IN_FLIGHT = 512
 #: Decisions taken from the stream at a time (the fetcher hands them over a fetch at a time).
 BATCH_MAX = 500
 BATCH_WITHIN_S = 0.005
-HTTP_TIMEOUT_S = 10.0
 REGISTRY_RETRY_S = 2.0
 #: The most of an endpoint's answer that is read: only its status and headers matter.
 MAX_RESPONSE_BYTES = 64 * 1024
-
-
-class AiohttpTransport:
-    """POSTs through one shared aiohttp session (made lazily inside the worker's loop).
-
-    Redirects are not followed (a 3xx is the answer), at most ``MAX_RESPONSE_BYTES`` of a body
-    are read, and https endpoints are verified against ``ca_file`` when given (else the
-    system's CAs).
-    """
-
-    def __init__(self, timeout_s: float = HTTP_TIMEOUT_S, ca_file: Path | None = None) -> None:
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self.ca_file = ca_file
-        self.session: aiohttp.ClientSession | None = None
-
-    def _session(self) -> aiohttp.ClientSession:
-        if self.session is None or self.session.closed:
-            tls = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
-            self.session = aiohttp.ClientSession(
-                timeout=self.timeout, connector=aiohttp.TCPConnector(ssl=tls)
-            )
-        return self.session
-
-    async def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> Reply:
-        """POST and return the answer; connection failures become OSError."""
-        try:
-            async with self._session().post(
-                url, data=body, headers=dict(headers), allow_redirects=False
-            ) as resp:
-                await resp.content.read(MAX_RESPONSE_BYTES)
-                return Reply(
-                    resp.status,
-                    retry_after_s(resp.headers.get("Retry-After")),
-                    resp.headers.get("Location"),
-                )
-        except aiohttp.ClientError as exc:
-            raise OSError(str(exc)) from exc
 
 
 def register(p: Pipeline) -> None:
@@ -121,7 +73,7 @@ def register(p: Pipeline) -> None:
         cap_s=s.delivery_backoff_cap_s,
         budget_s=s.delivery_retry_budget_s,
     )
-    transport = AiohttpTransport(s.delivery_timeout_s, s.delivery_ca_file)
+    transport = HttpTransport(s.delivery_timeout_s, s.delivery_ca_file, MAX_RESPONSE_BYTES)
     deliverer = Deliverer(endpoints, transport, policy)
 
     async def decode(record: Record) -> Decision:
