@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import faust
 from confluent_kafka import Producer
-from faust.types import EventT, TableT, TopicT
+from faust.types import TableT, TopicT
 
 from streams import topics as cat
 from streams.codecs.avro import AvroSerde
@@ -188,9 +188,3 @@ class Pipeline:
                 source_offset=record.offset,
             )
         )
-
-    async def dead_letter_event(
-        self, event: EventT, exc: BaseException, stage: str, reason: str
-    ) -> None:
-        """Dead-letter the record behind a faust event."""
-        await self.dead_letter_record(event.message, exc, stage, reason)
