@@ -2,39 +2,33 @@
 
 The communication role sends one POST per decision. This puts aiohttp's client (what the role
 used before) and ``streams.agents.communication.http.HttpTransport`` side by side against the
-reference endpoint (its own process, so its CPU is not counted), rounds interleaved, 16
-requests in flight as one endpoint's concurrency limit allows, and prints the client
-process's CPU per request (``time.process_time``: user + system, the kernel's loopback work
-included) and the requests per second. Writes ``.local/bench/http_client.json``.
+reference endpoint (its own process on the chaos stack's endpoint port, so its CPU is not
+counted), rounds interleaved, 16 requests in flight as one endpoint's concurrency limit
+allows, and prints the client process's CPU per request (``time.process_time``: user +
+system, the kernel's loopback work included) and the requests per second. Writes
+``.local/bench/http_client.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import aiohttp
 
-from ops.bench.env import write_report
+from ops.bench.env import BENCH_DIR, write_report
+from ops.chaos.config import StackPorts
+from ops.chaos.stack import Endpoint
 from streams.agents.communication.http import HttpTransport
 
 Post = Callable[[str, bytes, Mapping[str, str]], Awaitable[int]]
 CONCURRENCY = 16
 BODY = b'{"action": "CLOSE", "decision_id": "d-000000000001", "shipment_id": "SHP-00000001"}'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _measure(post: Post, url: str, n: int) -> tuple[float, float]:
@@ -90,30 +84,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=10_000, help="requests per round")
     p.add_argument("--rounds", type=int, default=3)
     a = p.parse_args(argv)
-    port = _free_port()
-    endpoint = subprocess.Popen(  # noqa: S603  # our own module, fixed arguments
-        [sys.executable, "-m", "ops.endpoint.server", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/dispatch/close"
+    # Answering at once: the figure is the client's CPU, not the endpoint's latency.
+    log_path = BENCH_DIR / "http_client-endpoint.log"
+    endpoint = Endpoint(StackPorts().endpoint, 0.0, 1, log_path, latency_ms=0, jitter_ms=0)
+    endpoint.start()
+    url = f"{endpoint.url}/dispatch/close"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)  # noqa: S310
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
         runs: dict[str, list[tuple[float, float]]] = {name: [] for name in SYSTEMS}
         for _ in range(a.rounds):
             for name, run in SYSTEMS.items():
                 runs[name].append(asyncio.run(run(url, a.requests)))
     finally:
-        endpoint.terminate()
-        endpoint.wait(10)
+        endpoint.stop()
     results: dict[str, Any] = {}
     lines = [f"{'transport':28} {'CPU us/request':>15} {'requests/s':>11}   rounds (us)"]
     for name, rounds in runs.items():

@@ -111,11 +111,20 @@ def changelog_specs(settings: Settings) -> tuple[TopicSpec, ...]:
 class Endpoint:
     """The reference endpoint (``ops.endpoint.server``) as a child process."""
 
-    def __init__(self, port: int, failure_rate: float, seed: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        port: int,
+        failure_rate: float,
+        seed: int,
+        log_path: Path,
+        latency_ms: float = 5.0,
+        jitter_ms: float = 5.0,
+    ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.args = ["--port", str(port), "--failure-rate", str(failure_rate)]
-        self.args += ["--seed", str(seed), "--latency-ms", "5", "--jitter-ms", "5"]
+        self.args += ["--seed", str(seed), "--latency-ms", f"{latency_ms:g}"]
+        self.args += ["--jitter-ms", f"{jitter_ms:g}"]
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
