@@ -287,7 +287,7 @@ def test_dlq_list_show_and_redrive_once(settings: Settings, cli: Cli) -> None:
 
     code, out, _ = cli("dlq", "redrive")
     assert code == 0 and out.startswith("redriven 4 (3 as they were, 1 revalidated;")
-    landed = list(reader.read_all(settings, events_topic))
+    landed = visible(settings, events_topic, 4)
     assert len(landed) == 4
     assert all((r.header("redriven.from") or "").startswith("dlq:") for r in landed)
     copied = sorted((r.key, r.value) for r in landed if r.key != b"H1")
@@ -299,9 +299,23 @@ def test_dlq_list_show_and_redrive_once(settings: Settings, cli: Cli) -> None:
 
     code, out, _ = cli("dlq", "redrive")
     assert code == 0 and out.startswith("redriven 0") and "already redriven 4" in out
-    assert len(list(reader.read_all(settings, events_topic))) == 4
+    assert len(visible(settings, events_topic, 4)) == 4
     code, out, _ = cli("dlq", "list", "--json")
     assert [x["redriven"] for x in json_lines(out)].count(True) == 4
+
+
+def visible(settings: Settings, topic: str, count: int, within_s: float = 15.0) -> list[Any]:
+    """The topic's committed records once ``count`` are visible (or what is there at the end).
+
+    A transaction's commit returns before the broker has written its markers into the data
+    partitions; until then a read_committed reader stops short of its records.
+    """
+    deadline = time.monotonic() + within_s
+    while True:
+        records = list(reader.read_all(settings, topic))
+        if len(records) >= count or time.monotonic() > deadline:
+            return records
+        time.sleep(0.2)
 
 
 def serde_id(settings: Settings, value: bytes | None) -> str:

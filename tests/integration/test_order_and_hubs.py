@@ -24,7 +24,7 @@ from streams.kafka.reference import publish_hubs, remove_hubs
 from streams.model import Decision
 from streams.settings import Settings
 from streams.topics import DECISIONS
-from tests.integration.conftest import Worker, provision
+from tests.integration.conftest import Worker, _free_port, provision
 from tests.integration.test_pipeline import ev, publish
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def roles(settings: Settings, worker_factory: Any) -> Iterator[tuple[Settings, l
     provision(s)
     workers = [
         worker_factory(s.with_(role="processing", web_port=s.web_port)),
-        worker_factory(s.with_(role="decision", web_port=s.web_port + 1)),
+        worker_factory(s.with_(role="decision", web_port=_free_port())),
     ]
     yield s, workers
 
