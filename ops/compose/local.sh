@@ -2,8 +2,8 @@
 # ops/compose/local.sh — Podman and the images of the local compose variant (compose.local.yaml)
 # on a machine without a container registry. Every step is skipped when already done.
 #
-#   ops/compose/local.sh setup    podman, runc, netavark, aardvark-dns, debootstrap (Debian);
-#                                 podman-compose (PyPI, into .venv); containers.conf and
+#   ops/compose/local.sh setup    podman, runc, netavark, aardvark-dns, iptables, debootstrap
+#                                 (Debian); podman-compose (PyPI, into .venv); containers.conf and
 #                                 storage.conf under .local/compose
 #   ops/compose/local.sh base     localhost/debian-base:bookworm: debootstrap + podman import
 #   ops/compose/local.sh images   stage the kafka/registry contexts, build every local image
@@ -72,7 +72,9 @@ EOF
 cmd_setup() {
     mkdir -p "$COMPOSE_HOME"
     local pkg missing=()
-    for pkg in podman runc netavark aardvark-dns debootstrap; do
+    # iptables: netavark 1.4 sets up the network's firewall rules with it; without it a
+    # container start fails with "netavark: No such file or directory (os error 2)".
+    for pkg in podman runc netavark aardvark-dns iptables debootstrap; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
     done
     if ((${#missing[@]} > 0)); then
