@@ -28,8 +28,8 @@ from streams.errors import Reason
 from streams.kafka.partitioner import partition_for
 from streams.metrics import Tally
 from streams.model import Decision
-from streams.patches import batch_delivery, table_io
-from streams.patches.batch_delivery import BatchSource
+from streams.patches import table_io
+from streams.patches.batch_delivery import LARGEST_BATCH, BatchSource
 from streams.pipeline import Pipeline, now_ms
 from tables import decision_memory, hubs
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 STAGE = "decision"
 TICK_INTERVAL_S = 10.0
-BATCH_MAX = batch_delivery.LARGEST_BATCH
+BATCH_MAX = LARGEST_BATCH
 BATCH_WITHIN_S = 0.02
 
 

@@ -42,8 +42,8 @@ from streams.errors import DecodeError, Reason, SchemaNotLoaded
 from streams.kafka.partitioner import partition_for
 from streams.metrics import Tally
 from streams.model import EventType, ShipmentEvent
-from streams.patches import batch_delivery, table_io
-from streams.patches.batch_delivery import BatchSource
+from streams.patches import table_io
+from streams.patches.batch_delivery import LARGEST_BATCH, BatchSource
 from streams.pipeline import INGESTED_AT_HEADER, Pipeline
 from tables import hub_windows, hubs, shipments
 
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 STAGE = "processing"
 HUB_STAGE = "hub_windows"
 REGISTRY_RETRY_S = 2.0
-BATCH_MAX = batch_delivery.LARGEST_BATCH
+BATCH_MAX = LARGEST_BATCH
 BATCH_WITHIN_S = 0.02
 
 
