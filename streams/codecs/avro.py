@@ -243,3 +243,24 @@ async def decode_off_loop(serde: AvroSerde, decode: Callable[[], _R], retry_s: f
             except ServiceUnavailable as exc:
                 log.warning("%s; retrying in %.0fs", exc, retry_s)
                 await asyncio.sleep(retry_s)
+
+
+async def warm_up(serde: AvroSerde, retry_s: float) -> None:
+    """Register our schema and load it as a reader, in a thread, before the first record.
+
+    Otherwise the first encode registers it and the first decode of our own records fetches
+    it, each a blocking registry call inside the event loop: after a worker started, its first
+    decisions waited ~1.6 s for one on the 2-core machine. While the registry is unreachable
+    this waits (nothing could be encoded anyway); a refusal (say, an incompatible schema) is
+    logged and left to the encodes, which report it per record as before.
+    """
+    while True:
+        try:
+            await asyncio.to_thread(lambda: serde.load(serde.writer_id()))
+            return
+        except ServiceUnavailable as exc:
+            log.warning("%s; retrying in %.0fs", exc, retry_s)
+            await asyncio.sleep(retry_s)
+        except (RegistryError, DecodeError) as exc:
+            log.error("schema of %s not usable: %s", serde.subject, exc)
+            return

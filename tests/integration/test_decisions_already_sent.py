@@ -33,7 +33,7 @@ def decision(n: int) -> Decision:
 
 
 @pytest.mark.timeout(120)
-def test_loader_reads_the_ids_committed_since_a_time_on_one_partition(settings: Settings) -> None:
+def test_loader_reads_the_ids_committed_since_a_time_per_partition(settings: Settings) -> None:
     admin.ensure_topics(settings)
     registry.register_all(settings)
     serde = AvroSerde(settings, DECISIONS)
@@ -50,7 +50,10 @@ def test_loader_reads_the_ids_committed_since_a_time_on_one_partition(settings: 
     assert producer.flush(30) == 0
 
     load = kafka_loader(settings, topic, serde.decode)
-    assert asyncio.run(load(1, now - 60_000)) == {f"d{n:04d}" for n in range(5, 12)}
-    assert asyncio.run(load(1, 0)) == {f"d{n:04d}" for n in range(12)}
-    assert asyncio.run(load(3, 0)) == set()  # an empty partition
-    assert asyncio.run(load(2, now + 3_600_000)) == set()  # nothing that recent
+    recent = {f"d{n:04d}" for n in range(5, 12)}
+    assert asyncio.run(load({1: now - 60_000})) == {1: recent}
+    assert asyncio.run(load({1: 0})) == {1: {f"d{n:04d}" for n in range(12)}}
+    assert asyncio.run(load({3: 0})) == {3: set()}  # an empty partition
+    assert asyncio.run(load({2: now + 3_600_000})) == {2: set()}  # nothing that recent
+    # Several partitions in one read, each from its own time.
+    assert asyncio.run(load({1: now - 60_000, 2: 0, 3: 0})) == {1: recent, 2: {"d0099"}, 3: set()}

@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from streams.codecs import registry
-from streams.codecs.avro import AvroSerde, decode_off_loop
+from streams.codecs.avro import AvroSerde, decode_off_loop, warm_up
 from streams.errors import (
     DecodeError,
     RegistryError,
@@ -187,3 +187,33 @@ async def test_an_unknown_id_past_the_remembered_ones_is_still_a_verdict_not_a_l
             decode_off_loop(serde, lambda: serde.decode(record_with_schema_id(7)), 0.01), 5
         )
     assert info.value.reason == "unknown_schema_id" and sr.asked == 1
+
+
+async def test_warm_up_registers_and_loads_our_schema_off_the_loop_waiting_out_outages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    serde = AvroSerde(SETTINGS, EVENTS, sr=object())  # type: ignore[arg-type]
+    outcomes: list[BaseException | int] = [RegistryUnavailable("down", "connection"), 5]
+    calls: list[tuple[str, int | None, int]] = []
+
+    def writer_id() -> int:
+        calls.append(("writer_id", None, threading.get_ident()))
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(serde, "writer_id", writer_id)
+    monkeypatch.setattr(serde, "load", lambda i: calls.append(("load", i, threading.get_ident())))
+    await warm_up(serde, retry_s=0.01)
+    assert [c[:2] for c in calls] == [("writer_id", None), ("writer_id", None), ("load", 5)]
+    assert threading.get_ident() not in {thread for *_, thread in calls}
+
+
+async def test_warm_up_leaves_a_refused_schema_to_the_encodes(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    serde = AvroSerde(SETTINGS, EVENTS, sr=object())  # type: ignore[arg-type]
+    monkeypatch.setattr(serde, "writer_id", fail(RegistryError("incompatible", 409)))
+    await warm_up(serde, retry_s=0.01)  # returns: the worker goes on, each encode reports it
+    assert "not usable" in caplog.text

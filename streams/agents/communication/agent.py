@@ -27,7 +27,7 @@ from streams import signing
 from streams import topics as cat
 from streams.agents.communication.delivery import Deliverer, Endpoint, RetryPolicy
 from streams.agents.communication.http import HttpTransport
-from streams.codecs.avro import decode_off_loop
+from streams.codecs.avro import decode_off_loop, warm_up
 from streams.errors import DecodeError, Reason
 from streams.kafka.shared_sends import SharedSends
 from streams.model import ActionResult, ActionStatus, Decision
@@ -131,6 +131,7 @@ def register(p: Pipeline) -> None:
             slots.release()
 
     async def run(source: BatchSource) -> None:
+        await warm_up(actions_serde, REGISTRY_RETRY_S)
         while True:
             batch = await source.take()
             taken = BatchInFlight(source, batch, len(batch.records), acker)

@@ -24,6 +24,7 @@ from streams import topics as cat
 from streams.agents.decision.decider import Decider
 from streams.agents.decision.sent import SentDecisions, kafka_loader
 from streams.agents.decision.track import Track
+from streams.codecs.avro import warm_up
 from streams.errors import Reason
 from streams.kafka.partitioner import partition_for
 from streams.metrics import Tally
@@ -39,6 +40,7 @@ STAGE = "decision"
 TICK_INTERVAL_S = 10.0
 BATCH_MAX = LARGEST_BATCH
 BATCH_WITHIN_S = 0.02
+REGISTRY_RETRY_S = 2.0
 
 
 def register(p: Pipeline) -> None:
@@ -126,7 +128,6 @@ def register(p: Pipeline) -> None:
 
     async def handle(record: Any) -> None:
         try:
-            await sent.prepare(record.partition, record.timestamp)
             for payload in messages.decode_batch(record.value or b""):
                 if isinstance(payload, messages.Tick):
                     decider.on_tick(record.partition)
@@ -138,6 +139,10 @@ def register(p: Pipeline) -> None:
             await p.dead_letter_record(record, exc, STAGE, Reason.INTERNAL_ERROR)
 
     async def decide_batch(records: Sequence[Any]) -> None:
+        firsts: dict[int, int] = {}
+        for record in records:
+            firsts.setdefault(record.partition, record.timestamp)
+        await sent.prepare(firsts)  # a no-op but for a partition's first batch of an assignment
         for record in records:
             memory_writes.at(record.partition)
             stream_time_writes.at(record.partition)
@@ -150,6 +155,7 @@ def register(p: Pipeline) -> None:
 
     async def decide(source: BatchSource) -> None:
         await hub_view.wait_ready()
+        await warm_up(serde, REGISTRY_RETRY_S)
         await source.run(decide_batch)
 
     async def tick() -> None:
