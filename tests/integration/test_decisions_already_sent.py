@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from streams.agents.decision.sent import kafka_loader
+from streams.agents.decision.sent import KafkaLoader
 from streams.codecs import registry
 from streams.codecs.avro import AvroSerde
 from streams.kafka import admin
@@ -49,11 +49,21 @@ def test_loader_reads_the_ids_committed_since_a_time_per_partition(settings: Set
     producer.produce(topic, value=serde.encode(decision(99).to_avro()), key=b"k", partition=2)
     assert producer.flush(30) == 0
 
-    load = kafka_loader(settings, topic, serde.decode)
     recent = {f"d{n:04d}" for n in range(5, 12)}
-    assert asyncio.run(load({1: now - 60_000})) == {1: recent}
-    assert asyncio.run(load({1: 0})) == {1: {f"d{n:04d}" for n in range(12)}}
-    assert asyncio.run(load({3: 0})) == {3: set()}  # an empty partition
-    assert asyncio.run(load({2: now + 3_600_000})) == {2: set()}  # nothing that recent
-    # Several partitions in one read, each from its own time.
-    assert asyncio.run(load({1: now - 60_000, 2: 0, 3: 0})) == {1: recent, 2: {"d0099"}, 3: set()}
+    wanted = [
+        ({1: now - 60_000}, {1: recent}),
+        ({1: 0}, {1: {f"d{n:04d}" for n in range(12)}}),
+        ({3: 0}, {3: set()}),  # an empty partition
+        ({2: now + 3_600_000}, {2: set()}),  # nothing that recent
+        # Several partitions in one read, each from its own time.
+        ({1: now - 60_000, 2: 0, 3: 0}, {1: recent, 2: {"d0099"}, 3: set()}),
+    ]
+
+    async def loads() -> list[dict[int, set[str]]]:
+        load = KafkaLoader(settings, topic, serde.decode)  # one consumer for every read
+        try:
+            return [await load(since) for since, _ in wanted]
+        finally:
+            await load.stop()
+
+    assert asyncio.run(loads()) == [ids for _, ids in wanted]

@@ -22,7 +22,7 @@ from typing import Any
 from streams import messages
 from streams import topics as cat
 from streams.agents.decision.decider import Decider
-from streams.agents.decision.sent import SentDecisions, kafka_loader
+from streams.agents.decision.sent import KafkaLoader, SentDecisions
 from streams.agents.decision.track import Track
 from streams.codecs.avro import warm_up
 from streams.errors import Reason
@@ -53,7 +53,8 @@ def register(p: Pipeline) -> None:
     decisions_name = p.settings.topic(cat.DECISIONS.name)
     decision_partitions = cat.partitions_of(cat.DECISIONS, p.settings)
     serde = p.serde(cat.DECISIONS)
-    sent = SentDecisions(kafka_loader(p.settings, decisions_name, serde.decode))
+    sent_loader = KafkaLoader(p.settings, decisions_name, serde.decode)
+    sent = SentDecisions(sent_loader)
     hub_view = hubs.network(p)
 
     since_occurred = metrics.decision_latency.labels("occurred")
@@ -156,7 +157,11 @@ def register(p: Pipeline) -> None:
     async def decide(source: BatchSource) -> None:
         await hub_view.wait_ready()
         await warm_up(serde, REGISTRY_RETRY_S)
-        await source.run(decide_batch)
+        await sent_loader.start()
+        try:
+            await source.run(decide_batch)
+        finally:
+            await sent_loader.stop()
 
     async def tick() -> None:
         """Ask each assigned partition whose stream time moved to run R7."""
