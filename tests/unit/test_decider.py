@@ -238,6 +238,29 @@ def test_r7_index_is_rebuilt_from_the_table_after_a_rebalance() -> None:
     assert other.on_tick(0) == 0  # once per silence
 
 
+def test_r7_index_rebuilt_in_chunks_waits_for_the_end_and_keeps_newer_updates() -> None:
+    table: dict[str, Any] = {}
+    d, _ = decider(table)
+    for sid in ("a", "b", "c"):
+        d.on_update(upd(ev(sid, 0, EventType.CREATED, T0, destination="NL"), 1), 0)
+    stale = dict(table)  # what the scan reads for "a": before its delivery below
+    other, emitted = decider(table)
+    other.stream_time["0"] = T0 + R7_SILENCE_MS
+    other.start_rebuild()
+    other.rebuild_from([("a", stale["a"])])
+    assert other.on_tick(0) == 0 and other.due(0)  # R7 waits for the whole index
+    # An update during the rebuild: "a" is delivered and closed; the scan's stale value for
+    # it (read after) must not bring its silence back.
+    other.on_update(upd(ev("a", 1, EventType.DELIVERED, T0 + 1), 2), 0)
+    other.rebuild_from([(b"a", stale["a"]), (b"b", table["b"])])
+    other.rebuild_from([("c", table["c"])])
+    other.end_rebuild()
+    assert other.silences[0]["a"].done  # the update's entry, not the scan's
+    assert other.on_tick(0) == 2
+    r7 = sorted(x.shipment_id for x in emitted.decisions if x.rule == "R7")
+    assert r7 == ["b", "c"]
+
+
 def test_writes_through_a_write_back_reach_the_table_only_when_taken() -> None:
     table: dict[str, Any] = {}
     writes: WriteBack[str, Any] = WriteBack(table)

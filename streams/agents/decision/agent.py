@@ -15,6 +15,8 @@ land in the right changelog partition, which a write from the timer itself would
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -41,6 +43,8 @@ TICK_INTERVAL_S = 10.0
 BATCH_MAX = LARGEST_BATCH
 BATCH_WITHIN_S = 0.02
 REGISTRY_RETRY_S = 2.0
+#: Table values the R7 index rebuild reads before it lets a batch run.
+REBUILD_CHUNK = 2000
 
 
 def register(p: Pipeline) -> None:
@@ -120,12 +124,37 @@ def register(p: Pipeline) -> None:
     metrics.updates_waiting.set_function(decider.waiting_updates)
     metrics.updates_waiting_oldest.set_function(decider.oldest_wait_s)
 
+    rebuilds: set[asyncio.Task[None]] = set()
+
+    async def rebuild_index() -> None:
+        """The R7 and waiting indexes from the table, a chunk at a time between batches."""
+        try:
+            items = iter(memory.items())
+            while chunk := list(itertools.islice(items, REBUILD_CHUNK)):
+                decider.rebuild_from(chunk)
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            raise  # a rebalance: the next assignment's first batch starts another
+        except Exception:  # a partition's store went away under the scan: read it again
+            log.warning("rebuilding the R7 index failed; again at the next batch", exc_info=True)
+            decider.rebuild_needed = True
+        decider.end_rebuild()
+
+    def stop_rebuild() -> None:
+        for task in rebuilds:
+            task.cancel()
+
     async def on_assigned(_sender: Any, *_args: Any, **_kw: Any) -> None:
+        stop_rebuild()
         decider.rebuild_needed = True
         sent.reset()
 
-    # mode types receivers with a keyword-only `signal`; ours takes it through **_kw.
+    async def on_revoked(_sender: Any, *_args: Any, **_kw: Any) -> None:
+        stop_rebuild()  # before faust closes the stores it scans
+
+    # mode types receivers with a keyword-only `signal`; ours take it through **_kw.
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
 
     async def handle(record: Any) -> None:
         try:
@@ -144,6 +173,11 @@ def register(p: Pipeline) -> None:
         for record in records:
             firsts.setdefault(record.partition, record.timestamp)
         await sent.prepare(firsts)  # a no-op but for a partition's first batch of an assignment
+        if decider.rebuild_needed:  # the first batch after an assignment: recovery is done
+            decider.start_rebuild()
+            task = asyncio.ensure_future(rebuild_index())
+            rebuilds.add(task)
+            task.add_done_callback(rebuilds.discard)
         for record in records:
             memory_writes.at(record.partition)
             stream_time_writes.at(record.partition)
