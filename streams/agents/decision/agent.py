@@ -191,7 +191,10 @@ def register(p: Pipeline) -> None:
     async def decide(source: BatchSource) -> None:
         await hub_view.wait_ready()
         await warm_up(serde, REGISTRY_RETRY_S)
-        await sent_loader.start()
+        try:
+            await sent_loader.start()
+        except Exception as exc:  # noqa: BLE001  # the broker may be back by the first load
+            log.warning("cannot connect the reader of decisions already sent yet (%r)", exc)
         try:
             await source.run(decide_batch)
         finally:

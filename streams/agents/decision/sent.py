@@ -109,7 +109,11 @@ class KafkaLoader:
                 isolation_level="read_committed",
                 fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             )
-            await consumer.start()
+            try:
+                await consumer.start()
+            except BaseException:
+                await consumer.stop()  # its connections and tasks, half made
+                raise
             self._consumer = consumer
 
     async def stop(self) -> None:
