@@ -18,6 +18,7 @@ caching it would keep doing so until a restart.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import logging
@@ -238,11 +239,7 @@ async def decode_off_loop(serde: AvroSerde, decode: Callable[[], _R], retry_s: f
         try:
             return decode()
         except SchemaNotLoaded as missing:
-            try:
-                await asyncio.to_thread(serde.load, missing.schema_id)
-            except ServiceUnavailable as exc:
-                log.warning("%s; retrying in %.0fs", exc, retry_s)
-                await asyncio.sleep(retry_s)
+            await _ask_off_loop(functools.partial(serde.load, missing.schema_id), retry_s)
 
 
 async def warm_up(serde: AvroSerde, retry_s: float) -> None:
@@ -254,13 +251,18 @@ async def warm_up(serde: AvroSerde, retry_s: float) -> None:
     this waits (nothing could be encoded anyway); a refusal (say, an incompatible schema) is
     logged and left to the encodes, which report it per record as before.
     """
+    try:
+        await _ask_off_loop(lambda: serde.load(serde.writer_id()), retry_s)
+    except (RegistryError, DecodeError) as exc:
+        log.error("schema of %s not usable: %s", serde.subject, exc)
+
+
+async def _ask_off_loop(call: Callable[[], object], retry_s: float) -> None:
+    """``call()`` (registry requests) in a thread, again every ``retry_s`` while unreachable."""
     while True:
         try:
-            await asyncio.to_thread(lambda: serde.load(serde.writer_id()))
+            await asyncio.to_thread(call)
             return
         except ServiceUnavailable as exc:
             log.warning("%s; retrying in %.0fs", exc, retry_s)
             await asyncio.sleep(retry_s)
-        except (RegistryError, DecodeError) as exc:
-            log.error("schema of %s not usable: %s", serde.subject, exc)
-            return

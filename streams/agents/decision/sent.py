@@ -155,10 +155,8 @@ class KafkaLoader:
                 consumer.pause(tp)
         while pending:
             fetched = await consumer.getmany(*pending, timeout_ms=1000)
-            for tp, records in fetched.items():
-                end = pending.get(tp)
-                if end is None:
-                    continue
+            for tp, records in fetched.items():  # only the pending partitions asked for
+                end = pending[tp]
                 for record in records:
                     if record.offset < end and record.value is not None:
                         ids[tp.partition].add(str(self.decode(record.value)["decision_id"]))
