@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from streams.errors import ShipstreamError
@@ -50,6 +51,26 @@ ConfigValue = str | int | float | bool
 
 class LagSampleError(ShipstreamError):
     """The broker did not answer a lag request; the message names what failed."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+TRANSIENT_CODES = frozenset(
+    {
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.REQUEST_TIMED_OUT,
+    }
+)
+"""Answers that mean "not yet" rather than "no": a coordinator or leader moving or loading
+(after a broker restart, or for a group or topic just created), or metadata a step behind.
+A sample that meets one is taken again (see :attr:`LagSampler.attempts`)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +143,8 @@ class LagSampler:
         timeout: float = 10.0,
         client_config: Mapping[str, ConfigValue] | None = None,
         admin: AdminClient | None = None,
+        attempts: int = 3,
+        retry_pause_s: float = 0.5,
     ) -> None:
         if groups is None and group_prefix is None:
             msg = "LagSampler needs the groups to watch: pass groups=[...] or group_prefix='...'"
@@ -129,6 +152,8 @@ class LagSampler:
         self.groups = tuple(groups) if groups is not None else None
         self.group_prefix = group_prefix
         self.timeout = timeout
+        self.attempts = attempts
+        self.retry_pause_s = retry_pause_s
         # A mapping is a whole client config (streams.kafka.clients.librdkafka_config: servers
         # and security); a string, just the servers of a plaintext broker.
         config: dict[str, Any] = (
@@ -157,7 +182,24 @@ class LagSampler:
         )
 
     def sample(self) -> list[PartitionLag]:
-        """Lag of every partition of every topic the groups consume (blocking: see module)."""
+        """Lag of every partition of every topic the groups consume (blocking: see module).
+
+        A transient answer (:data:`TRANSIENT_CODES`) takes the whole sample again, up to
+        ``attempts`` times: an operator's ``shipstream lag`` right after a group's first commit
+        or a broker restart should print figures, not a coordinator's "loading".
+        """
+        attempt = 1
+        while True:
+            try:
+                return self._sample_once()
+            except LagSampleError as exc:
+                if not exc.transient or attempt >= self.attempts:
+                    raise
+                log.info("lag sample %d/%d: %s; taking it again", attempt, self.attempts, exc)
+                time.sleep(self.retry_pause_s * attempt)
+                attempt += 1
+
+    def _sample_once(self) -> list[PartitionLag]:
         groups = self.group_ids()
         if not groups:
             return []
@@ -248,7 +290,9 @@ class LagSampler:
             return future.result(timeout=self.timeout + 5)
         except KafkaException as exc:
             msg = f"{what}: the broker answered {exc}; check that Kafka is up and reachable"
-            raise LagSampleError(msg) from exc
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            transient = error is not None and error.code() in TRANSIENT_CODES
+            raise LagSampleError(msg, transient=transient) from exc
         except TimeoutError as exc:
             msg = f"{what}: no answer from the broker within {self.timeout + 5:.0f}s"
             raise LagSampleError(msg) from exc

@@ -106,8 +106,8 @@ def test_lag_of_a_group_that_committed_by_hand(settings: Settings, cli: Cli) -> 
     )
     consumer.close()
     try:
-        code, out, _ = cli("lag", "--json")
-        assert code == 0
+        code, out, err = cli("lag", "--json")
+        assert code == 0, err
         mine = json.loads(out)["groups"][group]
         by_partition = {r["partition"]: r for r in mine["partitions"] if r["topic"] == topic}
         assert by_partition[0] == {

@@ -156,6 +156,50 @@ def test_broker_errors_are_raised_with_what_failed() -> None:
         sampler.sample()
 
 
+def test_a_transient_answer_takes_the_sample_again() -> None:
+    admin = FakeAdmin(
+        groups=["g"], committed={"g": {("t", 0): 1}}, partitions={"t": 1}, high={("t", 0): 4}
+    )
+    answers = [
+        failed(KafkaException(KafkaError(KafkaError.COORDINATOR_LOAD_IN_PROGRESS))),
+        failed(KafkaException(KafkaError(KafkaError.NOT_COORDINATOR))),
+    ]
+    real = admin.list_consumer_group_offsets
+
+    def offsets(req: list[ConsumerGroupTopicPartitions], **kw: Any) -> dict[str, Future[Any]]:
+        admin.calls.append("offsets-asked")
+        return {"g": answers.pop(0)} if answers else real(req, **kw)
+
+    admin.list_consumer_group_offsets = offsets  # type: ignore[method-assign]
+    sampler = LagSampler("unused:9092", group_prefix="", admin=admin, retry_pause_s=0)  # type: ignore[arg-type]
+    assert [s.lag for s in sampler.sample()] == [3]
+    assert admin.calls.count("offsets-asked") == 3
+
+
+def test_transient_answers_give_up_after_the_attempts_and_other_errors_at_once() -> None:
+    admin = FakeAdmin(groups=["g"], committed={})
+    asked: list[int] = []
+
+    def answer(code: int) -> Any:
+        def list_groups(**_: Any) -> Future[Any]:
+            asked.append(code)
+            return failed(KafkaException(KafkaError(code)))
+
+        return list_groups
+
+    admin.list_consumer_groups = answer(KafkaError.LEADER_NOT_AVAILABLE)  # type: ignore[method-assign]
+    sampler = LagSampler("unused:9092", group_prefix="", admin=admin, retry_pause_s=0)  # type: ignore[arg-type]
+    with pytest.raises(LagSampleError, match="list groups") as info:
+        sampler.sample()
+    assert info.value.transient and len(asked) == 3
+
+    asked.clear()
+    admin.list_consumer_groups = answer(KafkaError.GROUP_AUTHORIZATION_FAILED)  # type: ignore[method-assign]
+    with pytest.raises(LagSampleError, match="list groups") as info:
+        sampler.sample()
+    assert not info.value.transient and len(asked) == 1
+
+
 async def test_sample_async_runs_in_a_thread() -> None:
     admin = FakeAdmin(
         groups=[], committed={"g": {("t", 0): 0}}, partitions={"t": 1}, high={("t", 0): 2}
