@@ -133,7 +133,7 @@ class Metrics:
         )
         self.table_keys = Gauge(
             "shipstream_table_keys",
-            "Keys in a state table on this worker (active partitions)",
+            "Keys in a state table on this worker (active partitions), as estimated by RocksDB",
             ["table"],
             registry=r,
         )
