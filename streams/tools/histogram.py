@@ -21,6 +21,17 @@ def parse_buckets(text: str, metric: str, labels: Mapping[str, str]) -> dict[flo
     return out
 
 
+def delta(after: Mapping[float, float], before: Mapping[float, float]) -> dict[float, float]:
+    """The observations made between two readings of one worker's cumulative buckets.
+
+    A worker restarted in between counts from zero again (some bucket went down): then all it
+    has counted belongs to the later reading.
+    """
+    if any(after.get(le, 0.0) < count for le, count in before.items()):
+        return dict(after)
+    return {le: count - before.get(le, 0.0) for le, count in after.items()}
+
+
 def merge(histograms: Iterable[Mapping[float, float]]) -> dict[float, float]:
     """Sum the buckets of several workers."""
     total: dict[float, float] = {}

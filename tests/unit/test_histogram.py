@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import math
 
-from streams.tools.histogram import merge, parse_buckets, quantile
+from streams.tools.histogram import delta, merge, parse_buckets, quantile
 
 TEXT = """\
 # TYPE shipstream_decision_latency_seconds histogram
@@ -28,3 +28,15 @@ def test_quantiles_interpolate_like_prometheus() -> None:
 
 def test_merge_sums_workers() -> None:
     assert merge([{1.0: 2.0}, {1.0: 3.0, math.inf: 4.0}]) == {1.0: 5.0, math.inf: 4.0}
+
+
+def test_delta_is_what_a_worker_observed_between_two_readings() -> None:
+    before = {0.1: 50.0, 1.0: 90.0, math.inf: 100.0}
+    after = {0.1: 55.0, 1.0: 120.0, math.inf: 140.0}
+    assert delta(after, before) == {0.1: 5.0, 1.0: 30.0, math.inf: 40.0}
+
+
+def test_delta_of_a_restarted_worker_is_all_it_counted_since_its_start() -> None:
+    before = {0.1: 50.0, 1.0: 90.0, math.inf: 100.0}
+    restarted = {0.1: 3.0, 1.0: 4.0, math.inf: 4.0}
+    assert delta(restarted, before) == restarted

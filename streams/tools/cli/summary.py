@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,11 @@ from streams.kafka import reader
 from streams.kafka.clients import librdkafka_config
 from streams.monitoring.lag import LagSampler
 from streams.settings import Settings
-from streams.tools import histogram, reconciliation
+from streams.tools import histogram, hops, reconciliation
 from streams.topics import ACTIONS, DECISIONS, DLQ
 
 LATENCY = "shipstream_decision_latency_seconds"
+SINCE = ("ingested", "occurred")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +37,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--since-ms", type=int, default=0, help="only records produced since")
     p.add_argument("--load-report", type=Path, help="JSON written by `shipstream load --summary`")
     p.add_argument("--metrics", action="append", default=[], help="a worker's /metrics URL")
+    p.add_argument(
+        "--latency-baseline",
+        type=Path,
+        help="count only the latency observed since this file was written by --save-baseline "
+        "(workers keep counting across runs)",
+    )
+    p.add_argument(
+        "--save-baseline",
+        type=Path,
+        help="write the --metrics workers' latency buckets to this file and exit (before a run)",
+    )
     p.add_argument("--drain-timeout", type=float, default=300.0)
     p.add_argument("--out", type=Path, help="also write the summary as JSON here")
     p.set_defaults(run=run)
@@ -86,20 +99,53 @@ def _count(
     return counts
 
 
-def _latency(urls: list[str]) -> dict[str, float | None]:
+def _buckets(urls: list[str]) -> dict[str, dict[str, dict[float, float]]]:
+    """Per worker URL, per ``since`` label: its cumulative latency buckets now."""
+    out: dict[str, dict[str, dict[float, float]]] = {}
+    for u in urls:
+        text = httpx.get(u, timeout=10).text
+        out[u] = {s: histogram.parse_buckets(text, LATENCY, {"since": s}) for s in SINCE}
+    return out
+
+
+def _latency(urls: list[str], baseline: Path | None) -> dict[str, float | None]:
+    now = _buckets(urls)
+    before: dict[str, dict[str, dict[float, float]]] = {}
+    if baseline is not None:
+        saved = json.loads(baseline.read_text())
+        before = {
+            u: {s: {float(le): n for le, n in b.items()} for s, b in per.items()}
+            for u, per in saved.items()
+        }
     out: dict[str, float | None] = {}
-    for since in ("ingested", "occurred"):
+    for since in SINCE:
         buckets = histogram.merge(
-            histogram.parse_buckets(httpx.get(u, timeout=10).text, LATENCY, {"since": since})
-            for u in urls
+            histogram.delta(now[u][since], before.get(u, {}).get(since, {})) for u in urls
         )
         for q in (0.5, 0.99):
             out[f"{since}_p{int(q * 100)}_s"] = histogram.quantile(q, buckets)
     return out
 
 
+def save_baseline(urls: list[str], path: Path) -> None:
+    """The workers' latency buckets now, for ``--latency-baseline`` after the run."""
+    now = _buckets(urls)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                u: {s: {str(le): n for le, n in b.items()} for s, b in per.items()}
+                for u, per in now.items()
+            }
+        )
+    )
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Print the summary; exit 1 when reconciliation finds a record unaccounted for."""
+    if args.save_baseline:
+        save_baseline(args.metrics, args.save_baseline)
+        return 0
     sampler = LagSampler(librdkafka_config(settings), group_prefix=f"{settings.app_id}-")
     drained_s = wait_drained(lambda: sum(s.lag for s in sampler.sample()), args.drain_timeout)
     print(file=sys.stderr)
@@ -136,7 +182,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 lambda a: a["status"],
             )
         ),
-        "decision_latency": _latency(args.metrics) if args.metrics else {},
+        "decision_latency": _latency(args.metrics, args.latency_baseline) if args.metrics else {},
+        "latency_per_hop_ms": {
+            name: None if hop is None else asdict(hop)
+            for name, hop in hops.hops(hops.read(settings, args.since_ms)).items()
+        },
     }
     rec = reconciliation.compute(settings)
     summary["reconciliation"] = rec.summary()
@@ -171,4 +221,11 @@ def _print(s: dict[str, Any]) -> None:
             f"decision latency:     from ingestion p50 {fmt(lat['ingested_p50_s'])} "
             f"p99 {fmt(lat['ingested_p99_s'])}"
         )
+    per_hop = [
+        f"{name.replace('_', ' ')} p50 {hop['p50_ms']} p99 {hop['p99_ms']}"
+        for name, hop in s["latency_per_hop_ms"].items()
+        if hop is not None
+    ]
+    if per_hop:
+        print(f"per hop (ms):         {', '.join(per_hop)}  (record times; R7 left out)")
     print(f"reconciliation:       {s['reconciliation']}")
