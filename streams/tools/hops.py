@@ -95,7 +95,11 @@ def read(settings: Settings, since_ms: int) -> Marks:
     marks = Marks()
     for topic, hub_topic in ((HUB_ARRIVALS, True), (UPDATES, False)):
         for record in _since(reader.read_all(settings, settings.topic(topic.name)), since_ms):
-            for message in messages.decode_batch(record.value or b""):
+            try:
+                batch = messages.decode_batch(record.value or b"")
+            except messages.MessageError:
+                continue  # not ours (the decision role dead-letters it): no hop to time
+            for message in batch:
                 if isinstance(message, messages.EventUpdate):
                     marks.add_update(message, record.timestamp_ms, hub_topic=hub_topic)
     serde = AvroSerde(settings, DECISIONS)
