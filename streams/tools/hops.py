@@ -90,8 +90,15 @@ def _since(records: Iterable[reader.Record], since_ms: int) -> Iterable[reader.R
     return (r for r in records if r.timestamp_ms >= since_ms and r.value is not None)
 
 
-def read(settings: Settings, since_ms: int) -> Marks:
-    """The marks of every record produced since ``since_ms`` on the three topics."""
+def read_decisions(settings: Settings, since_ms: int) -> list[tuple[int, Decision]]:
+    """Every decision produced since ``since_ms``, with its record time (R7 included)."""
+    serde = AvroSerde(settings, DECISIONS)
+    records = _since(reader.read_all(settings, settings.topic(DECISIONS.name)), since_ms)
+    return [(r.timestamp_ms, serde.decode_as(r.value, Decision)) for r in records]
+
+
+def read(settings: Settings, since_ms: int, decisions: Iterable[tuple[int, Decision]]) -> Marks:
+    """The marks of every update produced since ``since_ms``, and of ``decisions``."""
     marks = Marks()
     for topic, hub_topic in ((HUB_ARRIVALS, True), (UPDATES, False)):
         for record in _since(reader.read_all(settings, settings.topic(topic.name)), since_ms):
@@ -102,9 +109,7 @@ def read(settings: Settings, since_ms: int) -> Marks:
             for message in batch:
                 if isinstance(message, messages.EventUpdate):
                     marks.add_update(message, record.timestamp_ms, hub_topic=hub_topic)
-    serde = AvroSerde(settings, DECISIONS)
-    for record in _since(reader.read_all(settings, settings.topic(DECISIONS.name)), since_ms):
-        decision = serde.decode_as(record.value or b"", Decision)
+    for timestamp_ms, decision in decisions:
         if decision.rule != SILENCE_RULE:
-            marks.decided.setdefault(decision.based_on_event_id, record.timestamp_ms)
+            marks.decided.setdefault(decision.based_on_event_id, timestamp_ms)
     return marks

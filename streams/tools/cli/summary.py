@@ -25,7 +25,7 @@ from streams.kafka.clients import librdkafka_config
 from streams.monitoring.lag import LagSampler
 from streams.settings import Settings
 from streams.tools import histogram, hops, reconciliation
-from streams.topics import ACTIONS, DECISIONS, DLQ
+from streams.topics import ACTIONS, DLQ
 
 LATENCY = "shipstream_decision_latency_seconds"
 SINCE = ("ingested", "occurred")
@@ -150,19 +150,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     drained_s = wait_drained(lambda: sum(s.lag for s in sampler.sample()), args.drain_timeout)
     print(file=sys.stderr)
     load = json.loads(args.load_report.read_text()) if args.load_report else {}
+    decisions = hops.read_decisions(settings, args.since_ms)  # counted, and timed per hop
     summary: dict[str, Any] = {
         "events_in": load.get("sent"),
         "events_per_s_sustained": load.get("rate_avg"),
         "expected": load.get("expected"),
         "drained_after_load_s": round(drained_s, 1),
         "decisions_by_action_rule": dict(
-            _count(
-                settings,
-                DECISIONS.name,
-                args.since_ms,
-                AvroSerde(settings, DECISIONS),
-                lambda d: f"{d['action']}/{d['rule']}",
-            )
+            Counter(f"{d.action.value}/{d.rule}" for _, d in decisions)
         ),
         "dlq_by_stage_reason": dict(
             _count(
@@ -185,7 +180,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "decision_latency": _latency(args.metrics, args.latency_baseline) if args.metrics else {},
         "latency_per_hop_ms": {
             name: None if hop is None else asdict(hop)
-            for name, hop in hops.hops(hops.read(settings, args.since_ms)).items()
+            for name, hop in hops.hops(hops.read(settings, args.since_ms, decisions)).items()
         },
     }
     rec = reconciliation.compute(settings)
