@@ -40,7 +40,8 @@ from ops.prometheus.testing.server import PrivatePrometheus, static_job
 from streams.kafka import admin
 from streams.kafka.reference import publish_hubs
 from streams.settings import Settings
-from streams.tools.rehearsal.load import LoadOptions, LoadRun
+from streams.tools.loadgen.options import LoadOptions
+from streams.tools.rehearsal.load import LoadRun
 from tests.integration.conftest import Worker, provision
 
 T = TypeVar("T")

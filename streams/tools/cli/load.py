@@ -18,7 +18,7 @@ from streams.tools.loadgen.arguments import add_load_arguments
 from streams.tools.loadgen.config import LifecycleConfig
 from streams.tools.loadgen.driver import drive
 from streams.tools.loadgen.items import Item
-from streams.tools.loadgen.profiles import constant, surge
+from streams.tools.loadgen.options import LoadOptions
 from streams.tools.loadgen.stream import generate_items
 from streams.tools.loadgen.summary import StreamSummary, counted
 
@@ -34,25 +34,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Drive the generator into Kafka and print what the pipeline should end with."""
-    if args.count is None and args.duration is None and args.profile == "constant":
-        args.count = 10_000
-    profile = (
-        surge(
-            args.rate,
-            factor=args.factor,
-            ramp_up_s=args.ramp,
-            hold_s=args.hold,
-            ramp_down_s=args.ramp,
-        )
-        if args.profile == "surge"
-        else constant(args.rate)
-    )
-    duration = args.duration
-    if duration is None and args.profile == "surge" and args.count is None:
-        duration = 2 * args.ramp + args.hold
+    options = LoadOptions.from_args(args)
+    count, duration = options.limits()
     pub = EventPublisher(settings)
     summary = StreamSummary()
-    config = LifecycleConfig(seed=args.seed, concurrency=args.concurrency)
+    config = LifecycleConfig(seed=options.seed, concurrency=options.concurrency)
     items = counted(generate_items(config), summary)
 
     sent = [0]
@@ -65,8 +51,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     result = drive(
         items,
         sink,
-        profile,
-        count=args.count,
+        options.build_profile(),
+        count=count,
         duration_s=duration,
         on_tick=lambda: pub.producer.poll(0),
         progress=False if args.no_progress else None,

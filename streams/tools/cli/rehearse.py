@@ -20,8 +20,9 @@ from streams.kafka.clients import librdkafka_config
 from streams.monitoring.lag import LagSampleError, LagSampler
 from streams.settings import Settings
 from streams.tools.loadgen.arguments import add_load_arguments
+from streams.tools.loadgen.options import LoadOptions
 from streams.tools.rehearsal import analysis, report, slo
-from streams.tools.rehearsal.load import LoadOptions, LoadRun
+from streams.tools.rehearsal.load import LoadRun
 from streams.tools.rehearsal.runner import LagReader, Runner
 from streams.tools.rehearsal.sampling import Sample
 from streams.tools.rehearsal.sources import (
@@ -123,17 +124,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     objectives = slo.Objectives(
         p99_latency_s=args.slo_p99_latency, max_lag=args.slo_max_lag, drain_s=args.slo_drain
     )
-    options = LoadOptions(
-        profile=args.profile,
-        rate=args.rate,
-        factor=args.factor,
-        ramp_s=args.ramp,
-        hold_s=args.hold,
-        count=args.count,
-        duration_s=args.duration,
-        seed=args.seed,
-        concurrency=args.concurrency,
-    )
+    options = LoadOptions.from_args(args)
     started = dt.datetime.now(dt.UTC)
     out_dir = args.out or DEFAULT_REPORTS / started.strftime("%Y%m%dT%H%M%SZ")
     source = counter_source(args)

@@ -14,5 +14,8 @@ def add_load_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
     p.add_argument("--factor", type=float, default=10.0, help="surge peak / base rate")
     p.add_argument("--ramp", type=float, default=30.0, help="surge ramp up/down seconds")
     p.add_argument("--hold", type=float, default=30.0, help="surge seconds at the peak")
+    p.add_argument(
+        "--warmup", type=float, default=0.0, help="surge seconds at the base rate before the ramp"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--concurrency", type=int, default=2000, help="shipments in flight")

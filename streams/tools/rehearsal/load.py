@@ -11,79 +11,16 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from streams.kafka.events import EventPublisher
 from streams.settings import Settings
 from streams.tools.loadgen.config import LifecycleConfig
 from streams.tools.loadgen.driver import DriveResult, drive
 from streams.tools.loadgen.items import Item
-from streams.tools.loadgen.profiles import RateProfile, constant, surge
+from streams.tools.loadgen.options import LoadOptions
 from streams.tools.loadgen.stream import generate_items
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """What ``shipstream load`` takes: a profile, its limits and the generator's seed."""
-
-    profile: str = "constant"
-    rate: float = 200.0
-    factor: float = 10.0
-    ramp_s: float = 30.0
-    hold_s: float = 30.0
-    count: int | None = None
-    duration_s: float | None = None
-    seed: int = 0
-    concurrency: int = 2000
-
-    def __post_init__(self) -> None:
-        if self.profile not in ("constant", "surge"):
-            msg = f"profile must be constant or surge, got {self.profile!r}"
-            raise ValueError(msg)
-
-    def build_profile(self) -> RateProfile:
-        """The rate profile, as ``shipstream load`` builds it."""
-        if self.profile == "surge":
-            return surge(
-                self.rate,
-                factor=self.factor,
-                ramp_up_s=self.ramp_s,
-                hold_s=self.hold_s,
-                ramp_down_s=self.ramp_s,
-            )
-        return constant(self.rate)
-
-    def limits(self) -> tuple[int | None, float | None]:
-        """``(count, duration_s)`` with ``shipstream load``'s defaults filled in."""
-        count, duration = self.count, self.duration_s
-        if count is None and duration is None:
-            if self.profile == "constant":
-                count = 10_000
-            else:
-                duration = 2 * self.ramp_s + self.hold_s
-        return count, duration
-
-    def describe(self) -> str:
-        """One line for the report."""
-        count, duration = self.limits()
-        bounds = ", ".join(
-            b
-            for b in (
-                f"{count:,} records" if count is not None else "",
-                f"{duration:g} s" if duration is not None else "",
-            )
-            if b
-        )
-        if self.profile == "surge":
-            shape = (
-                f"surge {self.rate:g}/s -> {self.rate * self.factor:g}/s "
-                f"(ramp {self.ramp_s:g} s, hold {self.hold_s:g} s)"
-            )
-        else:
-            shape = f"constant {self.rate:g}/s"
-        return f"{shape}, at most {bounds}; seed {self.seed}, {self.concurrency} in flight"
 
 
 class LoadRun:
