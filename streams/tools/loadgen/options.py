@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from streams.tools.loadgen.profiles import RateProfile, constant, surge
+from streams.tools.loadgen.profiles import RateProfile, Surge, constant, surge
 
 
 @dataclass(frozen=True)
@@ -49,16 +49,17 @@ class LoadOptions:
 
     def build_profile(self) -> RateProfile:
         """The rate profile, as ``shipstream load`` builds it."""
-        if self.profile == "surge":
-            return surge(
-                self.rate,
-                factor=self.factor,
-                warmup_s=self.warmup_s,
-                ramp_up_s=self.ramp_s,
-                hold_s=self.hold_s,
-                ramp_down_s=self.ramp_s,
-            )
-        return constant(self.rate)
+        return self._surge() if self.profile == "surge" else constant(self.rate)
+
+    def _surge(self) -> Surge:
+        return surge(
+            self.rate,
+            factor=self.factor,
+            warmup_s=self.warmup_s,
+            ramp_up_s=self.ramp_s,
+            hold_s=self.hold_s,
+            ramp_down_s=self.ramp_s,
+        )
 
     def limits(self) -> tuple[int | None, float | None]:
         """``(count, duration_s)``, defaults filled in.
@@ -71,7 +72,7 @@ class LoadOptions:
             if self.profile == "constant":
                 count = 10_000
             else:
-                duration = self.warmup_s + 2 * self.ramp_s + self.hold_s
+                duration = self._surge().duration_s
         return count, duration
 
     def describe(self) -> str:
