@@ -19,14 +19,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from streams import messages
+from streams.agents.decision.memory import Rule
 from streams.codecs.avro import AvroSerde
 from streams.kafka import reader
 from streams.model import Decision
 from streams.settings import Settings
 from streams.topics import DECISIONS, HUB_ARRIVALS, UPDATES
-
-#: The rule that fires on silence (see the module docstring).
-SILENCE_RULE = "R7"
 
 
 @dataclass
@@ -110,6 +108,6 @@ def read(settings: Settings, since_ms: int, decisions: Iterable[tuple[int, Decis
                 if isinstance(message, messages.EventUpdate):
                     marks.add_update(message, record.timestamp_ms, hub_topic=hub_topic)
     for timestamp_ms, decision in decisions:
-        if decision.rule != SILENCE_RULE:
+        if decision.rule != Rule.R7:  # fires on silence (see the module docstring)
             marks.decided.setdefault(decision.based_on_event_id, timestamp_ms)
     return marks
